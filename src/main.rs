@@ -1,1 +1,17 @@
-fn main() {}
+//! The `runner` binary: parse arguments, run, exit with the outcome's code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = runner::cli::Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(runner::exit::Exit::Invalid.code());
+        }
+    };
+    runtime.block_on(runner::app::main(cli)).into()
+}

@@ -1,0 +1,318 @@
+//! From parsed arguments to an exit code: find and load specs, check them all before
+//! sending anything, run them, report.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::auth::TokenStore;
+use crate::cli::{Cli, Command, RunArgs, SandboxArgs};
+use crate::exit::Exit;
+use crate::http::{Http, HttpOptions};
+use crate::report::diag::render_spec_error;
+use crate::report::{Output, human};
+use crate::run::Runner;
+use crate::run::result::RunResult;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::secret::Redactor;
+use crate::spec::{self, Spec, SpecError};
+use crate::template::Templates;
+use crate::template::lint::{Known, lint};
+
+pub async fn main(cli: Cli) -> Exit {
+    match cli.command {
+        Some(Command::Sandbox(args)) => sandbox(args).await,
+        Some(Command::Validate { specs }) => validate(&specs, &cli.run),
+        None => run(cli.run).await,
+    }
+}
+
+async fn sandbox(args: SandboxArgs) -> Exit {
+    let redactor = Redactor::default();
+    redactor.add(&args.client_secret);
+    let mut err = Output::stderr(false, redactor.clone());
+    let config = SandboxConfig {
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret,
+        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
+    };
+    let server = match Sandbox::start(config, args.port).await {
+        Ok(server) => server,
+        Err(e) => {
+            err.error(&format!(
+                "cannot start the stand-in on port {}: {e}",
+                args.port
+            ));
+            return Exit::Invalid;
+        }
+    };
+    let mut out = Output::stdout(false, redactor);
+    out.line(&format!(
+        "Umbraco stand-in listening on {}",
+        server.base_url()
+    ));
+    out.line(&format!(
+        "client id: {} (secret as given; not shown)",
+        args.client_id
+    ));
+    out.line("stop with Ctrl-C");
+    out.flush();
+    match server.serve_until_ctrl_c().await {
+        Ok(()) => Exit::Passed,
+        Err(e) => {
+            err.error(&format!("the stand-in stopped: {e}"));
+            Exit::Transport
+        }
+    }
+}
+
+fn validate(paths: &[PathBuf], args: &RunArgs) -> Exit {
+    let redactor = Redactor::default();
+    let color = args.color.enabled();
+    let mut err = Output::stderr(color, redactor.clone());
+    let Some(env) = environment(args, &mut err) else {
+        return Exit::Invalid;
+    };
+    let Some(specs) = load_all(paths, args, &env, &mut err) else {
+        return Exit::Invalid;
+    };
+    let mut out = Output::stdout(color, redactor);
+    for spec in &specs {
+        out.line(&format!("ok {}", spec.path.display()));
+    }
+    Exit::Passed
+}
+
+async fn run(mut args: RunArgs) -> Exit {
+    let redactor = Redactor::default();
+    let color = args.color.enabled();
+    let mut err = Output::stderr(color, redactor.clone());
+    let mut out = Output::stdout(color, redactor.clone());
+    if args.specs.is_empty() {
+        err.error("no spec given: runner SPEC.yaml [...], or runner --help");
+        return Exit::Invalid;
+    }
+
+    let Some(mut env) = environment(&args, &mut err) else {
+        return Exit::Invalid;
+    };
+    let sandbox = if args.sandbox {
+        match start_sandbox(&mut env, &redactor, &mut err).await {
+            Some(server) => Some(server),
+            None => return Exit::Invalid,
+        }
+    } else {
+        None
+    };
+    args.vars
+        .extend(env_file_overrides(&args, &mut err).unwrap_or_default());
+
+    let exit = run_with(&args, env, redactor, &mut out, &mut err).await;
+    if let Some(server) = sandbox {
+        server.shutdown().await;
+    }
+    exit
+}
+
+async fn run_with(
+    args: &RunArgs,
+    env: Map<String, Value>,
+    redactor: Redactor,
+    out: &mut Output,
+    err: &mut Output,
+) -> Exit {
+    let Some(specs) = load_all(&args.specs, args, &env, err) else {
+        return Exit::Invalid;
+    };
+
+    let options = HttpOptions {
+        timeout: args.timeout,
+        insecure: args.insecure,
+        cacert: args.cacert.clone(),
+        ..HttpOptions::default()
+    };
+    if args.insecure {
+        err.warn("--insecure: TLS certificates are not verified");
+    }
+    let http = match Http::new(options) {
+        Ok(http) => http,
+        Err(e) => {
+            err.error(&e.to_string());
+            return Exit::Invalid;
+        }
+    };
+
+    let mut tokens = TokenStore::new(http.clone(), redactor.clone());
+    let mut warnings = Vec::new();
+    if let Some(path) = &args.token_cache {
+        warnings.extend(tokens.persist_to(path.clone()));
+    }
+    for warning in &warnings {
+        err.warn(warning);
+    }
+    let tokens = Arc::new(tokens);
+    let mut runner = Runner::new(http, tokens.clone(), redactor);
+    runner.env = env;
+    runner.overrides = args.vars.clone();
+    runner.verbose = args.verbose;
+
+    let started = Instant::now();
+    let mut result = RunResult {
+        warnings,
+        ..RunResult::default()
+    };
+    for spec in &specs {
+        let done = runner.run_spec(spec).await;
+        human::print_spec(out, &done, args.verbose);
+        result.specs.push(done);
+    }
+    result.elapsed = started.elapsed();
+    result.tokens_requested = tokens.requested();
+    result.tokens_reused = tokens.reused();
+    human::print_summary(out, &result);
+    out.flush();
+    result.exit()
+}
+
+/// The process environment, with `--env-file` entries on top.
+fn environment(args: &RunArgs, err: &mut Output) -> Option<Map<String, Value>> {
+    let mut env: Map<String, Value> = std::env::vars()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    for (name, value) in read_env_file(args, err)? {
+        env.insert(name, Value::String(value));
+    }
+    Some(env)
+}
+
+fn read_env_file(args: &RunArgs, err: &mut Output) -> Option<Vec<(String, String)>> {
+    let Some(path) = &args.env_file else {
+        return Some(Vec::new());
+    };
+    let entries =
+        dotenvy::from_path_iter(path).and_then(|iter| iter.collect::<Result<Vec<_>, _>>());
+    match entries {
+        Ok(entries) => Some(entries),
+        Err(e) => {
+            err.error(&format!("cannot read env file {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+/// `--env-file` entries also override spec vars of the same name; `--var` wins over them.
+fn env_file_overrides(args: &RunArgs, err: &mut Output) -> Option<Vec<(String, String)>> {
+    let entries = read_env_file(args, err)?;
+    Some(
+        entries
+            .into_iter()
+            .filter(|(name, _)| !args.vars.iter().any(|(n, _)| n == name))
+            .collect(),
+    )
+}
+
+async fn start_sandbox(
+    env: &mut Map<String, Value>,
+    redactor: &Redactor,
+    err: &mut Output,
+) -> Option<Sandbox> {
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    redactor.add(&secret);
+    let config = SandboxConfig {
+        client_secret: secret.clone(),
+        ..SandboxConfig::default()
+    };
+    let client_id = config.client_id.clone();
+    match Sandbox::start(config, 0).await {
+        Ok(server) => {
+            env.insert("UMBRACO_HOST".into(), Value::String(server.base_url()));
+            env.insert("UMBRACO_CLIENT_ID".into(), Value::String(client_id));
+            env.insert("UMBRACO_CLIENT_SECRET".into(), Value::String(secret));
+            Some(server)
+        }
+        Err(e) => {
+            err.error(&format!("cannot start the embedded stand-in: {e}"));
+            None
+        }
+    }
+}
+
+/// Loads and lints every spec; prints every problem and returns `None` if any.
+fn load_all(
+    paths: &[PathBuf],
+    args: &RunArgs,
+    env: &Map<String, Value>,
+    err: &mut Output,
+) -> Option<Vec<Spec>> {
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(message) => {
+            err.error(&message);
+            return None;
+        }
+    };
+    let templates = Templates::new();
+    let known = Known {
+        names: args.vars.iter().map(|(n, _)| n.clone()).collect(),
+        env: env.keys().cloned().collect(),
+    };
+    let mut specs = Vec::new();
+    let mut failed = false;
+    for file in files {
+        let loaded = spec::load_file(&file).and_then(|spec| {
+            let problems = lint(&spec, &templates, &known);
+            if problems.is_empty() {
+                Ok(spec)
+            } else {
+                Err(SpecError::Invalid {
+                    path: spec.path,
+                    source_text: spec.source,
+                    problems,
+                })
+            }
+        });
+        match loaded {
+            Ok(spec) => specs.push(spec),
+            Err(e) => {
+                err.line(&render_spec_error(&e, err.color()));
+                failed = true;
+            }
+        }
+    }
+    (!failed).then_some(specs)
+}
+
+/// Files as given, and directories searched for *.yaml and *.yml, sorted.
+fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut files).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}

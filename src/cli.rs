@@ -1,0 +1,107 @@
+//! The command line, parsed by clap into typed arguments. Nothing here runs anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::ColorChoice;
+
+/// Runs declarative HTTP API flows written in YAML.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runner",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the embedded Umbraco Management API stand-in until stopped.
+    Sandbox(SandboxArgs),
+    /// Check specs without sending anything.
+    Validate {
+        /// Spec files or directories.
+        #[arg(required = true)]
+        specs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Spec files, or directories searched for *.yaml and *.yml.
+    pub specs: Vec<PathBuf>,
+
+    /// Start the embedded stand-in for this run and point UMBRACO_HOST,
+    /// UMBRACO_CLIENT_ID and UMBRACO_CLIENT_SECRET at it.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Set a variable, overriding the spec's (repeatable): --var name=value.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+
+    /// Read variables from a dotenv file: they join `env` and override spec vars.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+
+    /// Trust the CA certificates in this PEM file, besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates (prints a warning).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Time limit for each request, e.g. 30s or 500ms.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Keep tokens across runs in this file (mode 0600; holds no client secret).
+    #[arg(long, value_name = "PATH", env = "RUNNER_TOKEN_CACHE")]
+    pub token_cache: Option<PathBuf>,
+
+    /// Print requests, responses and token decisions, with secrets masked.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// When to use colour.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    #[arg(long, default_value = "umbraco-back-office-sandbox")]
+    pub client_id: String,
+    #[arg(long, default_value = "sandbox-secret", hide_default_value = true)]
+    pub client_secret: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 299)]
+    pub token_lifetime: u64,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
+    if name.is_empty() {
+        return Err("the variable name is empty".into());
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| err.to_string())
+}

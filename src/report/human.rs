@@ -1,0 +1,148 @@
+//! The terminal report: a line per step (method, path, status, time, pass or fail), the
+//! failed checks with expected and actual and the spec line, and a run summary.
+
+use std::time::Duration;
+
+use super::{Output, Tone};
+use crate::run::result::{CheckResult, RunResult, SpecResult, StepResult};
+
+/// Prints one finished spec; called as specs finish so that output never interleaves.
+pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
+    let path = spec.path.display().to_string();
+    let mark = if spec.outcome() == crate::exit::Exit::Passed {
+        out.paint(Tone::Pass, "PASS")
+    } else {
+        out.paint(Tone::Fail, "FAIL")
+    };
+    let title = out.paint(Tone::Bold, &spec.name);
+    out.line(&format!("{mark} {path}  {title}"));
+    for step in &spec.steps {
+        print_step(out, &path, step, verbose);
+    }
+}
+
+fn print_step(out: &mut Output, path: &str, step: &StepResult, verbose: bool) {
+    if step.skipped {
+        let line = format!("  - {}  (skipped: an earlier step failed)", step.name);
+        out.line(&out.paint(Tone::Dim, &line));
+        return;
+    }
+    if let Some(token) = &step.token {
+        print_token(out, token);
+    }
+    let mark = if step.passed() {
+        out.paint(Tone::Pass, "✓")
+    } else {
+        out.paint(Tone::Fail, "✗")
+    };
+    let status = step
+        .status
+        .map_or_else(|| "---".to_string(), |s| s.to_string());
+    let timing = out.paint(Tone::Dim, &millis(step.elapsed));
+    out.line(&format!(
+        "  {mark} {}  {} {}  {status}  {timing}",
+        step.name,
+        step.method,
+        path_of(&step.url)
+    ));
+    if verbose {
+        for note in &step.trace {
+            out.line(&format!("      {}", out.paint(Tone::Dim, note)));
+        }
+    }
+    if let Some(error) = &step.error {
+        let label = out.paint(Tone::Fail, "error:");
+        out.line(&format!("      {label} {}", error.message));
+        out.line(&format!(
+            "        at {path}:{}:{}",
+            error.pos.line, error.pos.column
+        ));
+    }
+    for check in step.checks.iter().filter(|c| !c.passed) {
+        print_failed_check(out, path, check);
+    }
+}
+
+fn print_token(out: &mut Output, token: &crate::run::result::TokenEvent) {
+    let line = match &token.fetched {
+        Some((url, status, elapsed)) => format!(
+            "    token {}: POST {}  {status}  {}{}",
+            token.definition,
+            path_of(url),
+            millis(*elapsed),
+            if token.refreshed {
+                "  (refetched after invalid_token)"
+            } else {
+                "  (new)"
+            }
+        ),
+        None => format!("    token {}: reused", token.definition),
+    };
+    out.line(&out.paint(Tone::Dim, &line));
+}
+
+fn print_failed_check(out: &mut Output, path: &str, check: &CheckResult) {
+    let what = out.paint(Tone::Fail, &check.what);
+    let mut line = format!(
+        "      {what}: expected {}, got {}",
+        check.expected, check.actual
+    );
+    if let Some(message) = &check.message {
+        line.push_str(&format!(" ({message})"));
+    }
+    out.line(&line);
+    out.line(&format!(
+        "        at {path}:{}:{}",
+        check.pos.line, check.pos.column
+    ));
+}
+
+/// The closing summary of a run.
+pub fn print_summary(out: &mut Output, run: &RunResult) {
+    let total = run.specs.len();
+    let passed = run
+        .specs
+        .iter()
+        .filter(|s| s.outcome() == crate::exit::Exit::Passed)
+        .count();
+    let steps: usize = run.specs.iter().map(|s| s.steps.len()).sum();
+    let failed = total - passed;
+    let counts = format!(
+        "{total} spec{}: {passed} passed, {failed} failed",
+        plural(total)
+    );
+    let counts = if failed == 0 {
+        out.paint(Tone::Pass, &counts)
+    } else {
+        out.paint(Tone::Fail, &counts)
+    };
+    out.line("");
+    out.line(&format!(
+        "{counts} · {steps} step{} · {} request{} · tokens: {} requested, {} reused · {:.2} s",
+        plural(steps),
+        run.requests(),
+        plural(run.requests()),
+        run.tokens_requested,
+        run.tokens_reused,
+        run.elapsed.as_secs_f64()
+    ));
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{} ms", duration.as_millis())
+}
+
+/// The path and query of a URL, which is what a reader scans for.
+fn path_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => match parsed.query() {
+            Some(query) => format!("{}?{query}", parsed.path()),
+            None => parsed.path().to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
+}

@@ -1,0 +1,144 @@
+//! Running specs: variables rendered, steps sent in order, captures carried forward,
+//! checks evaluated. One [`Runner`] per run holds the HTTP client and the token store.
+
+pub mod check;
+pub mod result;
+mod step;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::auth::TokenStore;
+use crate::exit::Exit;
+use crate::http::Http;
+use crate::secret::Redactor;
+use crate::spec::{Seg, Spec};
+use crate::template::{Scope, Templates};
+use result::{SpecResult, StepError, StepResult};
+
+/// What every spec in a run shares.
+pub struct Runner {
+    pub http: Http,
+    pub tokens: Arc<TokenStore>,
+    pub templates: Templates,
+    pub redactor: Redactor,
+    /// The environment specs see as `env`, after `--env-file`.
+    pub env: Map<String, Value>,
+    /// `--var` and `--env-file` values, which override spec vars of the same name.
+    pub overrides: Vec<(String, String)>,
+    pub verbose: bool,
+    flows: AtomicU64,
+}
+
+impl Runner {
+    pub fn new(http: Http, tokens: Arc<TokenStore>, redactor: Redactor) -> Runner {
+        Runner {
+            http,
+            tokens,
+            templates: Templates::new(),
+            redactor,
+            env: Map::new(),
+            overrides: Vec::new(),
+            verbose: false,
+            flows: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs every step of `spec` in order, stopping at the first that does not pass.
+    pub async fn run_spec(&self, spec: &Spec) -> SpecResult {
+        let started = Instant::now();
+        let flow = self.flows.fetch_add(1, Ordering::Relaxed);
+        let name = spec
+            .doc
+            .name
+            .clone()
+            .unwrap_or_else(|| spec.path.display().to_string());
+        let mut result = SpecResult {
+            path: spec.path.clone(),
+            name,
+            steps: Vec::new(),
+            elapsed: Default::default(),
+        };
+
+        match self.scope(spec) {
+            Ok(scope) => self.run_steps(spec, scope, flow, &mut result.steps).await,
+            Err(error) => {
+                let mut step = StepResult::new("vars", error.pos);
+                step.error = Some(error);
+                result.steps.push(step);
+            }
+        }
+        result.elapsed = started.elapsed();
+        result
+    }
+
+    async fn run_steps(&self, spec: &Spec, scope: Scope, flow: u64, out: &mut Vec<StepResult>) {
+        let mut flow = step::Flow {
+            runner: self,
+            spec,
+            scope,
+            id: flow,
+        };
+        let mut failed = false;
+        for (index, step) in spec.doc.steps.iter().enumerate() {
+            if failed {
+                let mut skipped = StepResult::new(&step.name, step_pos(spec, index));
+                skipped.skipped = true;
+                out.push(skipped);
+                continue;
+            }
+            let done = flow.run(index, step).await;
+            failed = !done.passed();
+            out.push(done);
+        }
+    }
+
+    /// The variables a spec starts with: `env`, overrides, then vars and secrets in order.
+    fn scope(&self, spec: &Spec) -> Result<Scope, StepError> {
+        let mut scope = Scope::with_env(self.env.clone());
+        for (name, value) in &self.overrides {
+            scope.set(name, Value::String(value.clone()));
+        }
+        let sections = [
+            ("vars", &spec.doc.vars, false),
+            ("secrets", &spec.doc.secrets, true),
+        ];
+        for (section, vars, secret) in sections {
+            for (name, raw) in vars {
+                if self.overrides.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                let value = self
+                    .templates
+                    .render_yaml(raw, &scope)
+                    .map_err(|err| StepError {
+                        exit: Exit::Invalid,
+                        message: format!("{section}.{name}: {err}"),
+                        pos: spec.pos(&[section.into(), name.as_str().into()]),
+                    })?;
+                if secret {
+                    self.learn_secret(&value);
+                }
+                scope.set(name, value);
+            }
+        }
+        Ok(scope)
+    }
+
+    /// Teaches the redactor every string inside a secret value.
+    pub(crate) fn learn_secret(&self, value: &Value) {
+        match value {
+            Value::String(text) => self.redactor.add(text),
+            Value::Array(items) => items.iter().for_each(|v| self.learn_secret(v)),
+            Value::Object(map) => map.values().for_each(|v| self.learn_secret(v)),
+            other => self.redactor.add(&other.to_string()),
+        }
+    }
+}
+
+fn step_pos(spec: &Spec, index: usize) -> crate::spec::Pos {
+    spec.pos(&[Seg::from("steps"), Seg::Index(index)])
+}

@@ -1,0 +1,574 @@
+//! One step of a flow: render the request, attach its authorization, send it (again,
+//! once, with a fresh token if the server rejects the cached one), capture, check.
+
+use std::time::Instant;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use super::Runner;
+use super::check::{self, Body};
+use super::result::{Captured, CheckResult, StepError, StepResult, TokenEvent};
+use crate::auth::{Credentials, TokenError, says_invalid_token};
+use crate::exit::Exit;
+use crate::http::{Outgoing, Response, header_map};
+use crate::secret::{Secret, shown_header_value};
+use crate::spec::{Capture, ClientCredentials, Pos, Request, Seg, Spec, Step};
+use crate::template::Scope;
+
+/// A spec being run: its variables so far and its flow id for the token store.
+pub(super) struct Flow<'a> {
+    pub runner: &'a Runner,
+    pub spec: &'a Spec,
+    pub scope: Scope,
+    pub id: u64,
+}
+
+/// The token a request carries, so that a rejection can replace it.
+struct Bearer {
+    definition: String,
+    credentials: Credentials,
+    token: Secret,
+}
+
+impl Flow<'_> {
+    fn pos(&self, index: usize, rest: &[&str]) -> Pos {
+        let mut path = vec![Seg::from("steps"), Seg::Index(index)];
+        path.extend(rest.iter().map(|s| Seg::from(*s)));
+        self.spec.pos(&path)
+    }
+
+    pub async fn run(&mut self, index: usize, step: &Step) -> StepResult {
+        let mut result = StepResult::new(&step.name, self.pos(index, &[]));
+        let started = Instant::now();
+        if let Some(delay) = step.delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Err(error) = self.exchange(index, step, &mut result).await {
+            result.error = Some(error);
+        }
+        result.elapsed = started.elapsed();
+        result
+    }
+
+    async fn exchange(
+        &mut self,
+        index: usize,
+        step: &Step,
+        result: &mut StepResult,
+    ) -> Result<(), StepError> {
+        let invalid = |pos: Pos| {
+            move |message: String| StepError {
+                exit: Exit::Invalid,
+                message,
+                pos,
+            }
+        };
+        let mut outgoing = self
+            .render_request(&step.request)
+            .map_err(invalid(self.pos(index, &["request"])))?;
+        result.method = outgoing.method.to_string();
+        result.url = outgoing.url.to_string();
+
+        let mut bearer = None;
+        if let Some(name) = &step.request.oauth2 {
+            let pos = self.pos(index, &["request", "oauth2"]);
+            let got = self.bearer(name, pos, result).await?;
+            attach(&mut outgoing, &got.token);
+            bearer = Some(got);
+        }
+
+        let mut response = self
+            .send(&outgoing, result, self.pos(index, &["request"]))
+            .await?;
+        if let Some(held) = &bearer {
+            let challenge = response.header("www-authenticate");
+            if says_invalid_token(response.status.as_u16(), challenge) {
+                result.trace.push("the server rejected the token as invalid: fetching a new one and retrying once".into());
+                let runner = self.runner;
+                runner
+                    .tokens
+                    .invalidate(&held.credentials, self.id, &held.token)
+                    .await;
+                let pos = self.pos(index, &["request", "oauth2"]);
+                let fresh = self.bearer(&held.definition, pos, result).await?;
+                if let Some(event) = &mut result.token {
+                    event.refreshed = true;
+                }
+                attach(&mut outgoing, &fresh.token);
+                response = self
+                    .send(&outgoing, result, self.pos(index, &["request"]))
+                    .await?;
+            }
+        }
+
+        result.status = Some(response.status.as_u16());
+        let body = Body::parse(&response);
+        self.capture(index, step, &response, &body, result);
+        self.check(index, step, &response, &body, result);
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        outgoing: &Outgoing,
+        result: &mut StepResult,
+        pos: Pos,
+    ) -> Result<Response, StepError> {
+        if self.runner.verbose {
+            trace_request(outgoing, result);
+        }
+        result.requests += 1;
+        let response = self
+            .runner
+            .http
+            .send(outgoing)
+            .await
+            .map_err(|err| StepError {
+                exit: Exit::Transport,
+                message: err.to_string(),
+                pos,
+            })?;
+        if self.runner.verbose {
+            trace_response(&response, result);
+        }
+        Ok(response)
+    }
+
+    fn render_request(&self, request: &Request) -> Result<Outgoing, String> {
+        let templates = &self.runner.templates;
+        let render = |text: &str| {
+            templates
+                .render_str(text, &self.scope)
+                .map_err(|e| e.to_string())
+        };
+
+        let method = render(&request.method)?.to_ascii_uppercase();
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+        let url_text = render(&request.url)?;
+        let mut url =
+            Url::parse(&url_text).map_err(|err| format!("invalid URL `{url_text}`: {err}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "invalid URL `{url_text}`: only http and https are supported"
+            ));
+        }
+        if !request.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &request.query {
+                pairs.append_pair(&render(name)?, &render(value)?);
+            }
+        }
+
+        let mut rendered = Vec::new();
+        for (name, value) in &request.headers {
+            rendered.push((render(name)?, render(value)?));
+        }
+        let mut headers = header_map(rendered.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+        let (body, content_type) = self.render_body(request)?;
+        if let Some(content_type) = content_type
+            && !headers.contains_key(CONTENT_TYPE)
+        {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        self.render_auth(request, &mut headers)?;
+
+        Ok(Outgoing {
+            method,
+            url,
+            headers,
+            body,
+            follow_redirects: request.follow_redirects,
+            timeout: request.timeout,
+        })
+    }
+
+    fn render_body(
+        &self,
+        request: &Request,
+    ) -> Result<(Option<Vec<u8>>, Option<&'static str>), String> {
+        let templates = &self.runner.templates;
+        if let Some(json) = &request.json {
+            let value = templates
+                .render_yaml(json, &self.scope)
+                .map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+            return Ok((Some(bytes), Some("application/json")));
+        }
+        if let Some(form) = &request.form {
+            let mut serializer = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in form {
+                let name = templates
+                    .render_str(name, &self.scope)
+                    .map_err(|e| e.to_string())?;
+                let value = templates
+                    .render_str(value, &self.scope)
+                    .map_err(|e| e.to_string())?;
+                serializer.append_pair(&name, &value);
+            }
+            let body = serializer.finish().into_bytes();
+            return Ok((Some(body), Some("application/x-www-form-urlencoded")));
+        }
+        if let Some(text) = &request.text {
+            let text = templates
+                .render_str(text, &self.scope)
+                .map_err(|e| e.to_string())?;
+            return Ok((Some(text.into_bytes()), Some("text/plain; charset=utf-8")));
+        }
+        Ok((None, None))
+    }
+
+    /// Bearer and Basic shorthands; their values are secrets from here on.
+    fn render_auth(
+        &self,
+        request: &Request,
+        headers: &mut reqwest::header::HeaderMap,
+    ) -> Result<(), String> {
+        let templates = &self.runner.templates;
+        let render = |text: &str| {
+            templates
+                .render_str(text, &self.scope)
+                .map_err(|e| e.to_string())
+        };
+        let value = if let Some(token) = &request.bearer {
+            let token = render(token)?;
+            self.runner.redactor.add(&token);
+            format!("Bearer {token}")
+        } else if let Some(basic) = &request.basic {
+            use base64::Engine;
+            let password = render(&basic.password)?;
+            self.runner.redactor.add(&password);
+            let pair = format!("{}:{password}", render(&basic.username)?);
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        } else {
+            return Ok(());
+        };
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| "the credentials are not valid in an HTTP header".to_string())?;
+        headers.insert(AUTHORIZATION, value);
+        Ok(())
+    }
+
+    async fn bearer(
+        &self,
+        name: &str,
+        pos: Pos,
+        result: &mut StepResult,
+    ) -> Result<Bearer, StepError> {
+        let definition = &self.spec.doc.oauth2[name];
+        let credentials = self
+            .credentials(name, definition)
+            .map_err(|message| StepError {
+                exit: Exit::Invalid,
+                message,
+                pos,
+            })?;
+        let used = self.runner.tokens.token(&credentials, self.id).await;
+        let used = used.map_err(|err| token_failure(name, err, pos))?;
+        result.trace.extend(used.notes.iter().cloned());
+        if let Some(fetched) = &used.fetched {
+            result.requests += 1;
+            result
+                .trace
+                .push(format!("token `{name}`: requested a new token"));
+            let event = (fetched.url.to_string(), fetched.status, fetched.elapsed);
+            result.token = Some(TokenEvent {
+                definition: name.to_string(),
+                fetched: Some(event),
+                refreshed: false,
+            });
+        } else if result.token.is_none() {
+            result
+                .trace
+                .push(format!("token `{name}`: reused the cached token"));
+            result.token = Some(TokenEvent {
+                definition: name.to_string(),
+                fetched: None,
+                refreshed: false,
+            });
+        }
+        Ok(Bearer {
+            definition: name.to_string(),
+            credentials,
+            token: used.token,
+        })
+    }
+
+    fn credentials(&self, name: &str, def: &ClientCredentials) -> Result<Credentials, String> {
+        let templates = &self.runner.templates;
+        let render = |field: &str, text: &str| {
+            templates
+                .render_str(text, &self.scope)
+                .map_err(|e| format!("oauth2.{name}.{field}: {e}"))
+        };
+        let secret = render("client_secret", &def.client_secret)?;
+        self.runner.redactor.add(&secret);
+        let url_text = render("token_url", &def.token_url)?;
+        let token_url = Url::parse(&url_text)
+            .map_err(|e| format!("oauth2.{name}.token_url: invalid URL `{url_text}`: {e}"))?;
+        let client_id = render("client_id", &def.client_id)?;
+        if client_id.is_empty() || secret.is_empty() {
+            return Err(format!(
+                "oauth2.{name}: the client id and the client secret must not be empty"
+            ));
+        }
+        let scope = def
+            .scope
+            .as_deref()
+            .map(|s| render("scope", s))
+            .transpose()?;
+        let mut params = Vec::new();
+        for (param, value) in &def.params {
+            params.push((param.clone(), render(param, value)?));
+        }
+        Ok(Credentials {
+            token_url,
+            client_id,
+            client_secret: Secret::new(secret),
+            scope,
+            params,
+            style: def.send_secret,
+        })
+    }
+
+    fn capture(
+        &mut self,
+        index: usize,
+        step: &Step,
+        response: &Response,
+        body: &Body,
+        result: &mut StepResult,
+    ) {
+        for (name, capture) in &step.capture {
+            let pos = self.pos(index, &["capture", name]);
+            match self.extract(capture, response, body) {
+                Ok(value) => {
+                    if capture.secret {
+                        self.runner.learn_secret(&value);
+                    }
+                    self.scope.set(name, value.clone());
+                    result.captures.push(Captured {
+                        name: name.clone(),
+                        value,
+                        secret: capture.secret,
+                    });
+                }
+                Err(why) => {
+                    let mut failed = CheckResult::new(
+                        &format!("capture {name}"),
+                        pos,
+                        false,
+                        "a value".into(),
+                        "nothing".into(),
+                    );
+                    failed.message = Some(why);
+                    result.checks.push(failed);
+                }
+            }
+        }
+    }
+
+    fn extract(
+        &self,
+        capture: &Capture,
+        response: &Response,
+        body: &Body,
+    ) -> Result<Value, String> {
+        let render = |text: &str| {
+            self.runner
+                .templates
+                .render_str(text, &self.scope)
+                .map_err(|e| e.to_string())
+        };
+        if let Some(path) = &capture.json {
+            let path = render(path)?;
+            return check::select(body, &path)?.ok_or_else(|| format!("`{path}` matched nothing"));
+        }
+        if let Some(header) = &capture.header {
+            let header = render(header)?;
+            let value = response
+                .header(&header)
+                .ok_or_else(|| format!("no `{header}` header"))?;
+            return Ok(Value::String(value.to_string()));
+        }
+        if capture.status {
+            return Ok(Value::from(response.status.as_u16()));
+        }
+        let pattern = capture.regex.as_deref().unwrap_or_default();
+        let regex = regex::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
+        let text = String::from_utf8_lossy(&response.body);
+        let found = regex
+            .captures(&text)
+            .ok_or_else(|| format!("regex `{pattern}` matched nothing"))?;
+        let group = found
+            .get(1)
+            .or_else(|| found.get(0))
+            .map(|m| m.as_str())
+            .unwrap_or_default();
+        Ok(Value::String(group.to_string()))
+    }
+
+    fn check(
+        &self,
+        index: usize,
+        step: &Step,
+        response: &Response,
+        body: &Body,
+        result: &mut StepResult,
+    ) {
+        let checks = &step.check;
+        if let Some(status) = &checks.status {
+            let pos = self.pos(index, &["check", "status"]);
+            result.checks.push(check::status(status, response, pos));
+        }
+        for (name, predicates) in &checks.headers {
+            let subject = response.header(name).map(|v| Value::String(v.to_string()));
+            let what = format!("header {name}");
+            self.predicates(
+                index,
+                &["check", "headers", name],
+                &what,
+                predicates,
+                subject.as_ref(),
+                result,
+            );
+        }
+        for (path, predicates) in &checks.json {
+            let what = format!("json {path}");
+            let at = ["check", "json", path.as_str()];
+            let selected = self
+                .runner
+                .templates
+                .render_str(path, &self.scope)
+                .map_err(|e| e.to_string())
+                .and_then(|path| check::select(body, &path));
+            match selected {
+                Ok(subject) => {
+                    self.predicates(index, &at, &what, predicates, subject.as_ref(), result)
+                }
+                Err(why) => {
+                    let mut failed = CheckResult::new(
+                        &what,
+                        self.pos(index, &at),
+                        false,
+                        "a JSON body".into(),
+                        "none".into(),
+                    );
+                    failed.message = Some(why);
+                    result.checks.push(failed);
+                }
+            }
+        }
+        if let Some(predicates) = &checks.body {
+            let text = Value::String(String::from_utf8_lossy(&response.body).into_owned());
+            self.predicates(
+                index,
+                &["check", "body"],
+                "body",
+                predicates,
+                Some(&text),
+                result,
+            );
+        }
+    }
+
+    fn predicates(
+        &self,
+        index: usize,
+        at: &[&str],
+        what: &str,
+        predicates: &crate::spec::Predicates,
+        subject: Option<&Value>,
+        result: &mut StepResult,
+    ) {
+        for predicate in &predicates.0 {
+            let mut path = at.to_vec();
+            path.push(predicate.op.name());
+            let pos = self.pos(index, &path);
+            let expected = self
+                .runner
+                .templates
+                .render_yaml(&predicate.expected, &self.scope);
+            let checked = match expected {
+                Ok(expected) => check::predicate(what, predicate, subject, &expected, pos),
+                Err(err) => {
+                    let label = format!("{what} {}", predicate.op.name());
+                    let mut failed = CheckResult::new(&label, pos, false, "?".into(), "?".into());
+                    failed.message = Some(err.to_string());
+                    failed
+                }
+            };
+            result.checks.push(checked);
+        }
+    }
+}
+
+fn attach(outgoing: &mut Outgoing, token: &Secret) {
+    if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+        outgoing.headers.insert(AUTHORIZATION, value);
+    }
+}
+
+fn token_failure(name: &str, err: TokenError, pos: Pos) -> StepError {
+    let exit = match err {
+        TokenError::Transport(_) => Exit::Transport,
+        _ => Exit::CheckFailed,
+    };
+    StepError {
+        exit,
+        message: format!("token `{name}`: {err}"),
+        pos,
+    }
+}
+
+fn trace_request(outgoing: &Outgoing, result: &mut StepResult) {
+    result
+        .trace
+        .push(format!("> {} {}", outgoing.method, outgoing.url));
+    for (name, value) in &outgoing.headers {
+        let value = value.to_str().unwrap_or("(binary)");
+        result.trace.push(format!(
+            "> {name}: {}",
+            shown_header_value(name.as_str(), value)
+        ));
+    }
+    if let Some(body) = &outgoing.body {
+        result.trace.push(format!("> {}", shown_body(body)));
+    }
+}
+
+fn trace_response(response: &Response, result: &mut StepResult) {
+    result.trace.push(format!(
+        "< {} ({} ms)",
+        response.status,
+        response.elapsed.as_millis()
+    ));
+    for (name, value) in &response.headers {
+        let value = value.to_str().unwrap_or("(binary)");
+        result.trace.push(format!(
+            "< {name}: {}",
+            shown_header_value(name.as_str(), value)
+        ));
+    }
+    if !response.body.is_empty() {
+        result
+            .trace
+            .push(format!("< {}", shown_body(&response.body)));
+    }
+}
+
+/// A body for verbose output: text up to a limit; the reporter redacts it.
+fn shown_body(body: &[u8]) -> String {
+    const LIMIT: usize = 4096;
+    let text = String::from_utf8_lossy(&body[..body.len().min(LIMIT)]);
+    if body.len() > LIMIT {
+        format!("{text}… ({} bytes in all)", body.len())
+    } else {
+        text.into_owned()
+    }
+}

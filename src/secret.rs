@@ -1,0 +1,166 @@
+//! Secrets: a wrapper whose `Debug` and `Display` never show the value, and the one
+//! redaction point that every line of output and every report passes through.
+//!
+//! The redactor learns secrets as a run discovers them (client secrets when a spec is
+//! loaded, tokens as they arrive, captures marked secret) and masks them in the forms they
+//! travel in: as is, form-urlencoded, percent-encoded and base64.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+/// What every secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Header names whose values are always secret.
+pub const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+pub fn is_secret_header(name: &str) -> bool {
+    SECRET_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+/// The run's set of known secrets; cheap to clone and shared by every task.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    known: Arc<RwLock<Vec<String>>>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Redactor")
+    }
+}
+
+impl Redactor {
+    /// Learns a secret and the encoded forms it may appear in.
+    pub fn add(&self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        let forms = encoded_forms(secret);
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        for form in forms {
+            if !known.contains(&form) {
+                known.push(form);
+            }
+        }
+        // Longer first, so a secret that contains another is masked whole.
+        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// `text` with every known secret replaced by the mask.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Cow::Borrowed(text);
+        for secret in known.iter() {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+            }
+        }
+        out
+    }
+}
+
+/// A header value as it may be shown: masked whole for credential headers. Other values
+/// still pass through [`Redactor::redact`] when printed.
+pub fn shown_header_value<'a>(name: &str, value: &'a str) -> &'a str {
+    if is_secret_header(name) {
+        masked_credentials(value)
+    } else {
+        value
+    }
+}
+
+/// `Bearer ***` keeps the scheme, which helps debugging and reveals nothing.
+fn masked_credentials(value: &str) -> &'static str {
+    let scheme = value.split_whitespace().next().unwrap_or_default();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        "Bearer ***"
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        "Basic ***"
+    } else {
+        MASK
+    }
+}
+
+fn encoded_forms(secret: &str) -> Vec<String> {
+    let form: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let percent = form.replace('+', "%20");
+    let mut forms = vec![
+        secret.to_string(),
+        form,
+        percent,
+        STANDARD.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+    ];
+    if let Ok(json) = serde_json::to_string(secret) {
+        forms.push(json.trim_matches('"').to_string());
+    }
+    forms.retain(|f| !f.is_empty());
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_a_secret_in_its_encoded_forms() {
+        let redactor = Redactor::default();
+        redactor.add("s3cr:t+é");
+        let form: String = form_urlencoded::byte_serialize("s3cr:t+é".as_bytes()).collect();
+        let text = format!("a s3cr:t+é b {form} c {}", STANDARD.encode("s3cr:t+é"));
+        assert_eq!(redactor.redact(&text), "a *** b *** c ***");
+    }
+
+    #[test]
+    fn credential_headers_are_masked_by_name() {
+        assert_eq!(
+            shown_header_value("Authorization", "Bearer abc"),
+            "Bearer ***"
+        );
+        assert_eq!(shown_header_value("cookie", "a=b"), "***");
+        assert_eq!(shown_header_value("accept", "a/b"), "a/b");
+    }
+
+    #[test]
+    fn debug_and_display_hide_the_value() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
+    }
+}

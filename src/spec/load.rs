@@ -1,0 +1,216 @@
+//! Reading a spec file: YAML into [`SpecDoc`], positions indexed, structure validated.
+//!
+//! Every problem is reported with its position so that it can be shown with the source
+//! line and a caret. Template variables are checked later, by `template::lint`, once the
+//! command line and environment are known.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::validate;
+use super::{Pos, Positions, Spec, SpecDoc, StatusCheck};
+
+/// A spec that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid spec ({} problem{})", path.display(), problems.len(),
+        if problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        path: PathBuf,
+        source_text: String,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One thing wrong in a spec, and where.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(pos: Pos, message: impl Into<String>) -> Problem {
+        Problem {
+            pos,
+            message: message.into(),
+        }
+    }
+}
+
+pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
+    let source = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(path, source)
+}
+
+pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
+    let invalid = |source_text: String, problems| SpecError::Invalid {
+        path: path.to_path_buf(),
+        source_text,
+        problems,
+    };
+
+    let doc: SpecDoc = match serde_yaml::from_str(&source) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let problem = yaml_problem(&source, &err);
+            return Err(invalid(source, vec![problem]));
+        }
+    };
+
+    let positions = Positions::index(&source);
+    let spec = Spec {
+        path: path.to_path_buf(),
+        source,
+        doc,
+        positions,
+    };
+    let problems = validate::structure(&spec);
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(invalid(spec.source, problems))
+    }
+}
+
+/// A serde_yaml error as a positioned problem, without the position repeated in the text.
+fn yaml_problem(source: &str, err: &serde_yaml::Error) -> Problem {
+    let pos = match err.location() {
+        Some(loc) => Pos::from_offset(source, loc.index()),
+        None => Pos::from_offset(source, source.len()),
+    };
+    let text = err.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    };
+    Problem::new(pos, message)
+}
+
+/// Parses `500ms`, `2s`, `1m 30s`, or a bare number of milliseconds.
+pub(crate) fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    d.deserialize_any(DurationVisitor).map(Some)
+}
+
+struct DurationVisitor;
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 500ms or 2s, or a number of milliseconds")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+        Ok(Duration::from_millis(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+        u64::try_from(v)
+            .map(Duration::from_millis)
+            .map_err(|_| E::custom("a duration cannot be negative"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+        humantime::parse_duration(v)
+            .map_err(|err| E::custom(format!("invalid duration `{v}`: {err}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusCheck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StatusVisitor)
+    }
+}
+
+struct StatusVisitor;
+
+fn status_code<E: de::Error>(v: u64) -> Result<u16, E> {
+    match u16::try_from(v) {
+        Ok(code) if (100..=599).contains(&code) => Ok(code),
+        _ => Err(E::custom(format!("{v} is not an HTTP status (100 to 599)"))),
+    }
+}
+
+impl<'de> Visitor<'de> for StatusVisitor {
+    type Value = StatusCheck;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a status such as 200, a list such as [200, 204], or a class such as 2xx")
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<StatusCheck, E> {
+        status_code(v).map(StatusCheck::Exact)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusCheck, E> {
+        status_code(v.max(0) as u64).map(StatusCheck::Exact)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusCheck, E> {
+        let class = v.strip_suffix("xx").or_else(|| v.strip_suffix("XX"));
+        match class.and_then(|c| c.parse::<u16>().ok()) {
+            Some(class) if (1..=5).contains(&class) => Ok(StatusCheck::Class(class)),
+            _ => match v.parse::<u64>() {
+                Ok(code) => status_code(code).map(StatusCheck::Exact),
+                Err(_) => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+            },
+        }
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<StatusCheck, A::Error> {
+        let mut codes = Vec::new();
+        while let Some(code) = seq.next_element::<u64>()? {
+            codes.push(status_code(code)?);
+        }
+        if codes.is_empty() {
+            return Err(de::Error::custom("the list of statuses is empty"));
+        }
+        Ok(StatusCheck::AnyOf(codes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(source: &str) -> Vec<Problem> {
+        match load_str(Path::new("t.yaml"), source.to_string()) {
+            Err(SpecError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid spec, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_reported_at_its_line() {
+        let found = problems("steps:\n  - name: a\n    request:\n      ulr: http://x\n");
+        assert_eq!(found[0].pos.line, 4, "{found:?}");
+        assert!(
+            found[0].message.contains("unknown field `ulr`"),
+            "{found:?}"
+        );
+        assert!(!found[0].message.contains(" at line "), "{found:?}");
+    }
+
+    #[test]
+    fn status_accepts_code_list_and_class() {
+        let parse = |s: &str| serde_yaml::from_str::<StatusCheck>(s).unwrap();
+        assert_eq!(parse("200"), StatusCheck::Exact(200));
+        assert_eq!(parse("[200, 204]"), StatusCheck::AnyOf(vec![200, 204]));
+        assert_eq!(parse("2xx"), StatusCheck::Class(2));
+        assert!(serde_yaml::from_str::<StatusCheck>("7xx").is_err());
+        assert!(serde_yaml::from_str::<StatusCheck>("99").is_err());
+    }
+}

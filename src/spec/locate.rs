@@ -1,0 +1,227 @@
+//! Where each value of a spec sits in its source file.
+//!
+//! serde_yaml gives positions only for its own errors, so a second, event-level pass over
+//! the same text records the line and column of every node by its path from the root.
+//! Checks and captures use these positions to point a failure back at the spec.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+use super::Seg;
+
+/// A place in a spec file: 1-based line and column, and the byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+    pub offset: usize,
+}
+
+impl Pos {
+    /// The position of a byte offset in `source`.
+    pub fn from_offset(source: &str, offset: usize) -> Pos {
+        let offset = offset.min(source.len());
+        let before = &source[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = source[line_start..offset].chars().count() + 1;
+        Pos {
+            line,
+            column,
+            offset,
+        }
+    }
+
+    /// The position of a 1-based line and column in `source`.
+    pub fn from_line_col(source: &str, line: usize, column: usize) -> Pos {
+        let line_start: usize = source
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let rest = &source[line_start.min(source.len())..];
+        let within: usize = rest
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(column.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        Pos {
+            line,
+            column,
+            offset: line_start + within,
+        }
+    }
+}
+
+/// Positions of values (and of the keys that introduce them) by path.
+#[derive(Debug, Default)]
+pub struct Positions {
+    values: HashMap<Vec<Seg>, Pos>,
+    keys: HashMap<Vec<Seg>, Pos>,
+}
+
+impl Positions {
+    /// Indexes `source`. Text that is not valid YAML yields an empty index: serde_yaml
+    /// reports the syntax error with its own position.
+    pub fn index(source: &str) -> Positions {
+        let mut builder = Builder {
+            source,
+            stack: Vec::new(),
+            out: Positions::default(),
+            done: false,
+        };
+        let mut parser = Parser::new_from_str(source);
+        let _ = parser.load(&mut builder, false);
+        builder.out
+    }
+
+    /// The value at `path`, or its nearest ancestor that is known.
+    pub fn find(&self, path: &[Seg]) -> Pos {
+        (0..=path.len())
+            .rev()
+            .find_map(|len| self.values.get(&path[..len]))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The key that introduces the value at `path`, falling back to the value.
+    pub fn key(&self, path: &[Seg]) -> Pos {
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.find(path))
+    }
+}
+
+enum Frame {
+    Map { path: Vec<Seg>, key: Option<String> },
+    Seq { path: Vec<Seg>, next: usize },
+}
+
+struct Builder<'a> {
+    source: &'a str,
+    stack: Vec<Frame>,
+    out: Positions,
+    done: bool,
+}
+
+impl Builder<'_> {
+    fn pos(&self, mark: Marker) -> Pos {
+        Pos::from_line_col(self.source, mark.line(), mark.col() + 1)
+    }
+
+    /// Takes the path of the node that starts now, or records a mapping key and says so.
+    fn node_path(&mut self, event: &Event, pos: Pos) -> Option<Vec<Seg>> {
+        match self.stack.last_mut() {
+            None => Some(Vec::new()),
+            Some(Frame::Seq { path, next }) => {
+                let mut child = path.clone();
+                child.push(Seg::Index(*next));
+                *next += 1;
+                Some(child)
+            }
+            Some(Frame::Map { path, key }) => match key.take() {
+                Some(name) => {
+                    let mut child = path.clone();
+                    child.push(Seg::Key(name));
+                    Some(child)
+                }
+                None => {
+                    let name = match event {
+                        Event::Scalar(text, ..) => text.clone(),
+                        _ => String::from("?"),
+                    };
+                    let mut child = path.clone();
+                    child.push(Seg::Key(name.clone()));
+                    self.out.keys.insert(child, pos);
+                    *key = Some(name);
+                    None
+                }
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        if self.done {
+            return;
+        }
+        let pos = self.pos(mark);
+        match event {
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            Event::DocumentEnd => self.done = true,
+            Event::Scalar(..) | Event::Alias(..) => {
+                if let Some(path) = self.node_path(&event, pos) {
+                    self.out.values.insert(path, pos);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                // A complex mapping key is indexed as if its key were "?".
+                let path = self.node_path(&event, pos).unwrap_or_else(|| {
+                    let mut path = self.top_path();
+                    path.push(Seg::Key("?".into()));
+                    path
+                });
+                self.out.values.insert(path.clone(), pos);
+                let frame = match event {
+                    Event::MappingStart(..) => Frame::Map { path, key: None },
+                    _ => Frame::Seq { path, next: 0 },
+                };
+                self.stack.push(frame);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn top_path(&self) -> Vec<Seg> {
+        match self.stack.last() {
+            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => path.clone(),
+            None => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(segs: &[Seg]) -> Vec<Seg> {
+        segs.to_vec()
+    }
+
+    #[test]
+    fn finds_nested_values_by_path() {
+        let source = "name: x\nsteps:\n  - name: one\n    request:\n      url: http://a\n";
+        let positions = Positions::index(source);
+        let url = path(&["steps".into(), 0.into(), "request".into(), "url".into()]);
+        let pos = positions.find(&url);
+        assert_eq!((pos.line, pos.column), (5, 12));
+        assert_eq!(&source[pos.offset..pos.offset + 8], "http://a");
+        let key = positions.key(&url);
+        assert_eq!((key.line, key.column), (5, 7));
+    }
+
+    #[test]
+    fn unknown_paths_fall_back_to_the_nearest_ancestor() {
+        let source = "steps:\n  - name: one\n";
+        let positions = Positions::index(source);
+        let missing = path(&["steps".into(), 0.into(), "check".into()]);
+        assert_eq!(positions.find(&missing).line, 2);
+    }
+
+    #[test]
+    fn offsets_count_bytes_not_chars() {
+        let source = "a: é\nb: x\n";
+        let pos = Pos::from_line_col(source, 2, 4);
+        assert_eq!(&source[pos.offset..], "x\n");
+        assert_eq!(Pos::from_offset(source, pos.offset), pos);
+    }
+}

@@ -1,0 +1,210 @@
+//! The spec format: the types a YAML spec file deserialises into.
+//!
+//! This layer knows nothing about HTTP or output. Loading and validation live in
+//! [`load`]; the positions of values in the source live in [`locate`].
+
+pub mod load;
+pub mod locate;
+pub mod predicate;
+mod validate;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+pub use load::{SpecError, load_file, load_str};
+pub use locate::{Pos, Positions};
+pub use predicate::{Predicates, TypeName};
+
+/// A loaded spec: the parsed document plus where it came from.
+#[derive(Debug)]
+pub struct Spec {
+    pub path: PathBuf,
+    pub source: String,
+    pub doc: SpecDoc,
+    pub positions: Positions,
+}
+
+impl Spec {
+    /// The position of a value, by its path from the document root.
+    pub fn pos(&self, path: &[Seg]) -> Pos {
+        self.positions.find(path)
+    }
+}
+
+/// One segment of a path into the YAML document.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for Seg {
+    fn from(key: &str) -> Self {
+        Seg::Key(key.to_string())
+    }
+}
+
+impl From<usize> for Seg {
+    fn from(index: usize) -> Self {
+        Seg::Index(index)
+    }
+}
+
+/// The top level of a spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecDoc {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub vars: IndexMap<String, serde_yaml::Value>,
+    /// Variables whose values are masked wherever they would be shown.
+    #[serde(default)]
+    pub secrets: IndexMap<String, serde_yaml::Value>,
+    /// Named OAuth2 client-credentials definitions that steps refer to.
+    #[serde(default)]
+    pub oauth2: IndexMap<String, ClientCredentials>,
+    pub steps: Vec<Step>,
+}
+
+/// How a client obtains a token with the client credentials grant (RFC 6749 4.4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentials {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scope: Option<String>,
+    /// Extra form parameters such as `audience` or `resource`.
+    #[serde(default)]
+    pub params: IndexMap<String, String>,
+    #[serde(default)]
+    pub send_secret: SecretStyle,
+}
+
+/// Where the client secret travels in a token request.
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretStyle {
+    /// HTTP Basic with id and secret form-urlencoded first (RFC 6749 2.3.1).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` as form fields.
+    Form,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    /// Wait this long before sending, e.g. `500ms` or `2s`.
+    #[serde(default, deserialize_with = "load::duration_opt")]
+    pub delay: Option<Duration>,
+    pub request: Request,
+    #[serde(default)]
+    pub capture: IndexMap<String, Capture>,
+    #[serde(default)]
+    pub check: Checks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// A JSON body; strings inside are templated.
+    pub json: Option<serde_yaml::Value>,
+    /// A form-urlencoded body.
+    pub form: Option<IndexMap<String, String>>,
+    /// A raw text body, sent as is after templating.
+    pub text: Option<String>,
+    /// `Authorization: Bearer <value>`.
+    pub bearer: Option<String>,
+    pub basic: Option<BasicAuth>,
+    /// Use the token of the named `oauth2` definition.
+    pub oauth2: Option<String>,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    #[serde(default, deserialize_with = "load::duration_opt")]
+    pub timeout: Option<Duration>,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// Where a captured value comes from. Exactly one source is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    #[serde(default)]
+    pub status: bool,
+    /// A regex over the body; the first group if there is one, else the whole match.
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// What a response must satisfy.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    pub status: Option<StatusCheck>,
+    #[serde(default)]
+    pub headers: IndexMap<String, Predicates>,
+    #[serde(default)]
+    pub json: IndexMap<String, Predicates>,
+    pub body: Option<Predicates>,
+}
+
+/// The status a response must have: `200`, `[200, 204]` or a class such as `2xx`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusCheck {
+    Exact(u16),
+    AnyOf(Vec<u16>),
+    Class(u16),
+}
+
+impl StatusCheck {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusCheck::Exact(code) => *code == status,
+            StatusCheck::AnyOf(codes) => codes.contains(&status),
+            StatusCheck::Class(class) => status / 100 == *class,
+        }
+    }
+}
+
+impl fmt::Display for StatusCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StatusCheck::Exact(code) => write!(f, "{code}"),
+            StatusCheck::AnyOf(codes) => {
+                let list: Vec<String> = codes.iter().map(u16::to_string).collect();
+                write!(f, "one of [{}]", list.join(", "))
+            }
+            StatusCheck::Class(class) => write!(f, "{class}xx"),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Structural rules that serde cannot express: one body per request, one source per
+//! capture, JSONPaths and regexes that compile, `oauth2` names that exist.
+//!
+//! All problems in a file are collected, not only the first.
+
+use jsonpath_rust::parser::parse_json_path;
+use regex::Regex;
+
+use super::load::Problem;
+use super::predicate::Op;
+use super::{Capture, Predicates, Request, Seg, Spec, Step};
+
+pub(super) fn structure(spec: &Spec) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if spec.doc.steps.is_empty() {
+        let pos = spec.positions.key(&["steps".into()]);
+        problems.push(Problem::new(
+            pos,
+            "`steps` is empty: a spec needs at least one step",
+        ));
+    }
+    for (index, step) in spec.doc.steps.iter().enumerate() {
+        let at = vec![Seg::from("steps"), Seg::Index(index)];
+        step_problems(spec, step, &at, &mut problems);
+    }
+    for (name, def) in &spec.doc.oauth2 {
+        if let Some(scope) = &def.scope
+            && scope.trim().is_empty()
+        {
+            let at = path(&[&["oauth2".into(), name.as_str().into(), "scope".into()]]);
+            problems.push(Problem::new(
+                spec.pos(&at),
+                "`scope` is empty: leave it out instead",
+            ));
+        }
+    }
+    problems
+}
+
+fn path(parts: &[&[Seg]]) -> Vec<Seg> {
+    parts.iter().flat_map(|p| p.iter().cloned()).collect()
+}
+
+fn step_problems(spec: &Spec, step: &Step, at: &[Seg], out: &mut Vec<Problem>) {
+    let request_at = path(&[at, &["request".into()]]);
+    request_problems(spec, &step.request, &request_at, out);
+
+    for (name, capture) in &step.capture {
+        let capture_at = path(&[at, &["capture".into(), name.as_str().into()]]);
+        capture_problems(spec, capture, &capture_at, out);
+    }
+
+    let check_at = path(&[at, &["check".into()]]);
+    for (json_path, predicates) in &step.check.json {
+        let key_at = path(&[&check_at, &["json".into(), json_path.as_str().into()]]);
+        if let Some(message) = jsonpath_problem(json_path) {
+            out.push(Problem::new(spec.positions.key(&key_at), message));
+        }
+        predicate_problems(spec, predicates, &key_at, out);
+    }
+    for (name, predicates) in &step.check.headers {
+        let key_at = path(&[&check_at, &["headers".into(), name.as_str().into()]]);
+        predicate_problems(spec, predicates, &key_at, out);
+    }
+    if let Some(predicates) = &step.check.body {
+        predicate_problems(spec, predicates, &path(&[&check_at, &["body".into()]]), out);
+    }
+}
+
+fn request_problems(spec: &Spec, request: &Request, at: &[Seg], out: &mut Vec<Problem>) {
+    let bodies = [
+        request.json.is_some(),
+        request.form.is_some(),
+        request.text.is_some(),
+    ];
+    if bodies.iter().filter(|b| **b).count() > 1 {
+        let message = "a request has one body: choose one of `json`, `form` or `text`";
+        out.push(Problem::new(spec.pos(at), message));
+    }
+    let auths = [
+        request.bearer.is_some(),
+        request.basic.is_some(),
+        request.oauth2.is_some(),
+    ];
+    if auths.iter().filter(|a| **a).count() > 1 {
+        let message =
+            "a request has one authorization: choose one of `bearer`, `basic` or `oauth2`";
+        out.push(Problem::new(spec.pos(at), message));
+    }
+    if let Some(name) = &request.oauth2
+        && !spec.doc.oauth2.contains_key(name)
+    {
+        let known: Vec<&str> = spec.doc.oauth2.keys().map(String::as_str).collect();
+        let message = if known.is_empty() {
+            format!("`oauth2: {name}` refers to no definition: add it under the top-level `oauth2`")
+        } else {
+            format!(
+                "`oauth2: {name}` refers to no definition (defined: {})",
+                known.join(", ")
+            )
+        };
+        out.push(Problem::new(
+            spec.pos(&path(&[at, &["oauth2".into()]])),
+            message,
+        ));
+    }
+    let method = &request.method;
+    if !is_template(method) && !is_http_token(method) {
+        let message = format!("`{method}` is not an HTTP method");
+        out.push(Problem::new(
+            spec.pos(&path(&[at, &["method".into()]])),
+            message,
+        ));
+    }
+}
+
+fn capture_problems(spec: &Spec, capture: &Capture, at: &[Seg], out: &mut Vec<Problem>) {
+    let sources = [
+        capture.json.is_some(),
+        capture.header.is_some(),
+        capture.status,
+        capture.regex.is_some(),
+    ];
+    let count = sources.iter().filter(|s| **s).count();
+    if count != 1 {
+        let message = "a capture takes exactly one of `json`, `header`, `status: true` or `regex`";
+        out.push(Problem::new(spec.positions.key(at), message));
+    }
+    if let Some(json_path) = &capture.json
+        && let Some(message) = jsonpath_problem(json_path)
+    {
+        out.push(Problem::new(
+            spec.pos(&path(&[at, &["json".into()]])),
+            message,
+        ));
+    }
+    if let Some(pattern) = &capture.regex
+        && let Some(message) = regex_problem(pattern)
+    {
+        out.push(Problem::new(
+            spec.pos(&path(&[at, &["regex".into()]])),
+            message,
+        ));
+    }
+}
+
+fn predicate_problems(spec: &Spec, predicates: &Predicates, at: &[Seg], out: &mut Vec<Problem>) {
+    for predicate in &predicates.0 {
+        let op_at = path(&[at, &[predicate.op.name().into()]]);
+        let message = match (predicate.op, &predicate.expected) {
+            (Op::Matches, serde_yaml::Value::String(pattern)) => regex_problem(pattern),
+            (Op::Lt | Op::Le | Op::Gt | Op::Ge, expected) => number_problem(predicate.op, expected),
+            (Op::Length, expected) => length_problem(expected),
+            _ => None,
+        };
+        if let Some(message) = message {
+            out.push(Problem::new(spec.pos(&op_at), message));
+        }
+    }
+}
+
+fn number_problem(op: Op, expected: &serde_yaml::Value) -> Option<String> {
+    match expected {
+        serde_yaml::Value::Number(_) => None,
+        serde_yaml::Value::String(s) if is_template(s) => None,
+        other => Some(format!(
+            "`{}` compares numbers, but {} is not a number",
+            op.name(),
+            serde_yaml::to_string(other).unwrap_or_default().trim()
+        )),
+    }
+}
+
+fn length_problem(expected: &serde_yaml::Value) -> Option<String> {
+    match expected {
+        serde_yaml::Value::Number(n) if n.as_u64().is_some() => None,
+        serde_yaml::Value::String(s) if is_template(s) => None,
+        _ => Some("`length` takes a whole number".to_string()),
+    }
+}
+
+fn jsonpath_problem(json_path: &str) -> Option<String> {
+    if is_template(json_path) {
+        return None;
+    }
+    parse_json_path(json_path)
+        .err()
+        .map(|err| format!("`{json_path}` is not a valid JSONPath (RFC 9535): {err}"))
+}
+
+fn regex_problem(pattern: &str) -> Option<String> {
+    if is_template(pattern) {
+        return None;
+    }
+    Regex::new(pattern)
+        .err()
+        .map(|err| format!("invalid regex: {err}"))
+}
+
+/// Values with template syntax are checked once rendered, not here.
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+fn is_http_token(method: &str) -> bool {
+    !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

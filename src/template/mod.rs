@@ -1,0 +1,265 @@
+//! Rendering spec strings with minijinja against a scope of variables.
+//!
+//! Undefined variables are errors that name the variable, never empty strings. A string
+//! that is one `{{ expression }}` and nothing else keeps the JSON type of its value, so a
+//! captured number stays a number in a JSON body or a check.
+
+pub mod lint;
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JinjaValue};
+use serde_json::{Map, Value};
+
+/// A template that could not be rendered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("undefined variable `{0}`")]
+    Undefined(String),
+    #[error("invalid template: {0}")]
+    Syntax(String),
+    #[error("cannot render template: {0}")]
+    Render(String),
+}
+
+/// The variables a template can see: vars, secrets, captures, and `env`.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    values: Map<String, Value>,
+}
+
+impl Scope {
+    pub fn with_env(env: Map<String, Value>) -> Scope {
+        let mut values = Map::new();
+        values.insert("env".to_string(), Value::Object(env));
+        Scope { values }
+    }
+
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.values.insert(name.to_string(), value);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    /// Whether a dotted name such as `env.HOST` or `user.id` resolves.
+    pub fn resolves(&self, dotted: &str) -> bool {
+        let mut parts = dotted.split('.');
+        let Some(first) = parts.next().and_then(|name| self.values.get(name)) else {
+            return false;
+        };
+        parts
+            .try_fold(first, |value, part| match value {
+                Value::Object(map) => map.get(part),
+                Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            })
+            .is_some()
+    }
+}
+
+/// The template engine, configured once per run.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Templates {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        Templates { env }
+    }
+
+    /// Renders `text` to a string.
+    pub fn render_str(&self, text: &str, scope: &Scope) -> Result<String, TemplateError> {
+        if !has_syntax(text) {
+            return Ok(text.to_string());
+        }
+        let template = self
+            .env
+            .template_from_str(text)
+            .map_err(|err| TemplateError::Syntax(describe(&err)))?;
+        template
+            .render(&scope.values)
+            .map_err(|err| self.render_error(&err, text, scope))
+    }
+
+    /// Renders `text`, keeping the JSON type when it is a single expression.
+    pub fn render_value(&self, text: &str, scope: &Scope) -> Result<Value, TemplateError> {
+        let Some(expr) = single_expression(text) else {
+            return self.render_str(text, scope).map(Value::String);
+        };
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|err| TemplateError::Syntax(describe(&err)))?;
+        let value = compiled
+            .eval(&scope.values)
+            .map_err(|err| self.render_error(&err, text, scope))?;
+        if value.is_undefined() {
+            return Err(self.undefined(text, scope));
+        }
+        to_json(&value)
+    }
+
+    /// Renders every string inside a YAML value, keeping the shape.
+    pub fn render_yaml(
+        &self,
+        value: &serde_yaml::Value,
+        scope: &Scope,
+    ) -> Result<Value, TemplateError> {
+        use serde_yaml::Value as Y;
+        Ok(match value {
+            Y::String(text) => self.render_value(text, scope)?,
+            Y::Sequence(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.render_yaml(item, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Y::Mapping(map) => {
+                let mut out = Map::new();
+                for (key, item) in map {
+                    let key = match key {
+                        Y::String(k) => self.render_str(k, scope)?,
+                        other => yaml_scalar_text(other),
+                    };
+                    out.insert(key, self.render_yaml(item, scope)?);
+                }
+                Value::Object(out)
+            }
+            Y::Tagged(tagged) => self.render_yaml(&tagged.value, scope)?,
+            other => {
+                serde_json::to_value(other).map_err(|e| TemplateError::Render(e.to_string()))?
+            }
+        })
+    }
+
+    /// The variables a template reads, dotted (`env.HOST`), or its syntax error.
+    pub fn names(&self, text: &str) -> Result<Vec<String>, TemplateError> {
+        if !has_syntax(text) {
+            return Ok(Vec::new());
+        }
+        let template = self
+            .env
+            .template_from_str(text)
+            .map_err(|err| TemplateError::Syntax(describe(&err)))?;
+        let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn render_error(&self, err: &minijinja::Error, text: &str, scope: &Scope) -> TemplateError {
+        match err.kind() {
+            ErrorKind::UndefinedError => self.undefined(text, scope),
+            ErrorKind::SyntaxError => TemplateError::Syntax(describe(err)),
+            _ => TemplateError::Render(describe(err)),
+        }
+    }
+
+    /// Names the first variable the template reads that the scope does not have.
+    fn undefined(&self, text: &str, scope: &Scope) -> TemplateError {
+        let names = self.names(text).unwrap_or_default();
+        let missing = names.into_iter().find(|name| !scope.resolves(name));
+        TemplateError::Undefined(missing.unwrap_or_else(|| "(in an expression)".to_string()))
+    }
+}
+
+fn has_syntax(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// The inner expression when `text` is exactly one `{{ ... }}`.
+fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let single = !inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%");
+    single.then_some(inner.trim())
+}
+
+fn to_json(value: &JinjaValue) -> Result<Value, TemplateError> {
+    serde_json::to_value(value).map_err(|err| TemplateError::Render(err.to_string()))
+}
+
+fn yaml_scalar_text(value: &serde_yaml::Value) -> String {
+    serde_yaml::to_string(value)
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
+}
+
+/// minijinja's message without the template name it adds for string templates.
+fn describe(err: &minijinja::Error) -> String {
+    let detail = err.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    format!("{}{detail}", err.kind())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        let mut env = Map::new();
+        env.insert("HOST".into(), json!("https://site"));
+        let mut scope = Scope::with_env(env);
+        scope.set("id", json!(42));
+        scope.set("user", json!({"name": "Ann"}));
+        scope
+    }
+
+    #[test]
+    fn a_single_expression_keeps_its_type() {
+        let t = Templates::new();
+        assert_eq!(t.render_value("{{ id }}", &scope()).unwrap(), json!(42));
+        assert_eq!(t.render_value("n{{ id }}", &scope()).unwrap(), json!("n42"));
+        assert_eq!(
+            t.render_value("{{ user }}", &scope()).unwrap(),
+            json!({"name": "Ann"})
+        );
+    }
+
+    #[test]
+    fn an_undefined_variable_is_named() {
+        let t = Templates::new();
+        let err = t.render_str("{{ host }}/x", &scope()).unwrap_err();
+        assert_eq!(err, TemplateError::Undefined("host".into()));
+        let err = t.render_value("{{ env.NOPE }}", &scope()).unwrap_err();
+        assert_eq!(err, TemplateError::Undefined("env.NOPE".into()));
+    }
+
+    #[test]
+    fn default_covers_a_missing_environment_variable() {
+        let t = Templates::new();
+        let text = "{{ env.NOPE | default('https://localhost:44391') }}";
+        assert_eq!(
+            t.render_str(text, &scope()).unwrap(),
+            "https://localhost:44391"
+        );
+        assert_eq!(
+            t.render_str("{{ env.HOST }}/a", &scope()).unwrap(),
+            "https://site/a"
+        );
+    }
+
+    #[test]
+    fn yaml_values_render_deeply() {
+        let t = Templates::new();
+        let yaml: serde_yaml::Value = serde_yaml::from_str("{a: ['{{ id }}', x], b: 1}").unwrap();
+        assert_eq!(
+            t.render_yaml(&yaml, &scope()).unwrap(),
+            json!({"a": [42, "x"], "b": 1})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let t = Templates::new();
+        assert!(matches!(t.names("{{ a"), Err(TemplateError::Syntax(_))));
+    }
+}
