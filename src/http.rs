@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::secret::is_secret_header;
+use crate::secret::{is_secret_header, shown_header_value};
 
 /// How many redirects one request may follow before it counts as a loop.
 const MAX_REDIRECTS: usize = 10;
@@ -311,5 +311,53 @@ pub fn body_start(body: &[u8]) -> String {
         format!("`{text}…`")
     } else {
         format!("`{text}`")
+    }
+}
+
+/// A request as verbose output shows it: credential headers masked, body cut short.
+/// The caller still passes every line through the redactor.
+pub fn describe_request(request: &Outgoing) -> Vec<String> {
+    let mut lines = vec![format!("> {} {}", request.method, request.url)];
+    lines.extend(describe_headers("> ", &request.headers));
+    if let Some(body) = &request.body {
+        lines.push(format!("> {}", shown_body(body)));
+    }
+    lines
+}
+
+/// A response as verbose output shows it.
+pub fn describe_response(response: &Response) -> Vec<String> {
+    let mut lines = vec![format!(
+        "< {} ({} ms)",
+        response.status,
+        response.elapsed.as_millis()
+    )];
+    lines.extend(describe_headers("< ", &response.headers));
+    if !response.body.is_empty() {
+        lines.push(format!("< {}", shown_body(&response.body)));
+    }
+    lines
+}
+
+fn describe_headers(prefix: &str, headers: &HeaderMap) -> Vec<String> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = value.to_str().unwrap_or("(not text)");
+            format!(
+                "{prefix}{name}: {}",
+                shown_header_value(name.as_str(), value)
+            )
+        })
+        .collect()
+}
+
+fn shown_body(body: &[u8]) -> String {
+    const LIMIT: usize = 4096;
+    let text = String::from_utf8_lossy(&body[..body.len().min(LIMIT)]);
+    if body.len() > LIMIT {
+        format!("{text}… ({} bytes in all)", body.len())
+    } else {
+        text.into_owned()
     }
 }

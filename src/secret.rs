@@ -131,8 +131,19 @@ fn encoded_forms(secret: &str) -> Vec<String> {
     if let Ok(json) = serde_json::to_string(secret) {
         forms.push(json.trim_matches('"').to_string());
     }
+    forms.push(xml_escaped(secret));
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// The form a secret takes inside XML text or attributes, as in a JUnit report.
+fn xml_escaped(secret: &str) -> String {
+    secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 pub mod cache_file;
 mod token_request;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,6 +91,7 @@ pub struct TokenUse {
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub url: Url,
+    pub trace: Vec<String>,
     pub status: u16,
     pub elapsed: Duration,
 }
@@ -100,6 +101,8 @@ pub struct TokenStore {
     http: Http,
     redactor: Redactor,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    /// Keys whose tokens came without `expires_in`.
+    unbounded: Mutex<HashSet<String>>,
     file: Option<CacheFile>,
     requested: AtomicU64,
     reused: AtomicU64,
@@ -111,6 +114,7 @@ impl TokenStore {
             http,
             redactor,
             slots: Mutex::new(HashMap::new()),
+            unbounded: Mutex::new(HashSet::new()),
             file: None,
             requested: AtomicU64::new(0),
             reused: AtomicU64::new(0),
@@ -159,15 +163,25 @@ impl TokenStore {
 
         let (cached, fetched) = self.fetch(credentials).await?;
         self.requested.fetch_add(1, Ordering::Relaxed);
-        let mut notes = Vec::new();
-        match cached.lifetime {
-            Some(lifetime) => self.save(&key, &cached, lifetime, &mut notes),
-            None => notes.push(
-                "the token response has no expires_in: the token is used for this flow only".into(),
-            ),
-        }
+        let mut notes = fetched.trace.clone();
         let token = cached.value.clone();
-        *guard = Some(cached);
+        match cached.lifetime {
+            Some(lifetime) => {
+                self.save(&key, &cached, lifetime, &mut notes);
+                *guard = Some(cached);
+            }
+            None => {
+                let note =
+                    "the token response has no expires_in: the token is used for this flow only";
+                notes.push(note.into());
+                drop(guard);
+                self.unbounded
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone());
+                *self.slot(&key, flow).lock().await = Some(cached);
+            }
+        }
         Ok(TokenUse {
             token,
             fetched: Some(fetched),
@@ -188,18 +202,21 @@ impl TokenStore {
         }
     }
 
+    /// The slot for `key`: shared by the run, or per flow once the server has shown that
+    /// its tokens carry no lifetime.
     fn slot(&self, key: &str, flow: u64) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        // A token without a lifetime lives in a per-flow slot beside the shared one.
-        let shared = slots.entry(key.to_string()).or_default().clone();
-        let unbounded = shared
-            .try_lock()
-            .map(|g| g.as_ref().is_some_and(|c| c.lifetime.is_none()))
-            .unwrap_or(false);
-        if unbounded {
-            return slots.entry(format!("{key}#{flow}")).or_default().clone();
-        }
-        shared
+        let unbounded = self
+            .unbounded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key);
+        let name = if unbounded {
+            format!("{key}#{flow}")
+        } else {
+            key.to_string()
+        };
+        slots.entry(name).or_default().clone()
     }
 
     fn reuse(&self, cached: &Cached, notes: Vec<String>) -> TokenUse {
@@ -245,6 +262,7 @@ impl TokenStore {
         };
         let fetched = Fetched {
             url: credentials.token_url.clone(),
+            trace: granted.trace,
             status: granted.status,
             elapsed: sent.elapsed(),
         };

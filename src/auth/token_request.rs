@@ -9,7 +9,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, Url};
 
 use super::Credentials;
-use crate::http::{Http, Outgoing, Response, TransportError};
+use crate::http::{Http, Outgoing, Response, TransportError, describe_request, describe_response};
 use crate::secret::{Redactor, Secret};
 use crate::spec::SecretStyle;
 
@@ -60,6 +60,8 @@ fn oauth_error(error: Option<&str>, description: Option<&str>) -> String {
 /// What a successful token response granted.
 pub(super) struct Granted {
     pub token: Secret,
+    /// The exchange as verbose output shows it.
+    pub trace: Vec<String>,
     pub lifetime: Option<Duration>,
     pub status: u16,
 }
@@ -70,8 +72,12 @@ pub(super) async fn request(
     credentials: &Credentials,
 ) -> Result<Granted, TokenError> {
     let outgoing = build(credentials, redactor);
+    let mut trace = describe_request(&outgoing);
     let response = http.send(&outgoing).await?;
-    read(credentials, response)
+    trace.extend(describe_response(&response));
+    let mut granted = read(credentials, response)?;
+    granted.trace = trace;
+    Ok(granted)
 }
 
 fn build(credentials: &Credentials, redactor: &Redactor) -> Outgoing {
@@ -168,6 +174,7 @@ fn read(credentials: &Credentials, response: Response) -> Result<Granted, TokenE
     }
     Ok(Granted {
         token: Secret::new(token),
+        trace: Vec::new(),
         lifetime: expires_in(&body),
         status,
     })

@@ -12,8 +12,8 @@ use super::check::{self, Body};
 use super::result::{Captured, CheckResult, StepError, StepResult, TokenEvent};
 use crate::auth::{Credentials, TokenError, says_invalid_token};
 use crate::exit::Exit;
-use crate::http::{Outgoing, Response, header_map};
-use crate::secret::{Secret, shown_header_value};
+use crate::http::{Outgoing, Response, describe_request, describe_response, header_map};
+use crate::secret::Secret;
 use crate::spec::{Capture, ClientCredentials, Pos, Request, Seg, Spec, Step};
 use crate::template::Scope;
 
@@ -117,7 +117,7 @@ impl Flow<'_> {
         pos: Pos,
     ) -> Result<Response, StepError> {
         if self.runner.verbose {
-            trace_request(outgoing, result);
+            result.trace.extend(describe_request(outgoing));
         }
         result.requests += 1;
         let response = self
@@ -131,7 +131,7 @@ impl Flow<'_> {
                 pos,
             })?;
         if self.runner.verbose {
-            trace_response(&response, result);
+            result.trace.extend(describe_response(&response));
         }
         Ok(response)
     }
@@ -523,52 +523,5 @@ fn token_failure(name: &str, err: TokenError, pos: Pos) -> StepError {
         exit,
         message: format!("token `{name}`: {err}"),
         pos,
-    }
-}
-
-fn trace_request(outgoing: &Outgoing, result: &mut StepResult) {
-    result
-        .trace
-        .push(format!("> {} {}", outgoing.method, outgoing.url));
-    for (name, value) in &outgoing.headers {
-        let value = value.to_str().unwrap_or("(binary)");
-        result.trace.push(format!(
-            "> {name}: {}",
-            shown_header_value(name.as_str(), value)
-        ));
-    }
-    if let Some(body) = &outgoing.body {
-        result.trace.push(format!("> {}", shown_body(body)));
-    }
-}
-
-fn trace_response(response: &Response, result: &mut StepResult) {
-    result.trace.push(format!(
-        "< {} ({} ms)",
-        response.status,
-        response.elapsed.as_millis()
-    ));
-    for (name, value) in &response.headers {
-        let value = value.to_str().unwrap_or("(binary)");
-        result.trace.push(format!(
-            "< {name}: {}",
-            shown_header_value(name.as_str(), value)
-        ));
-    }
-    if !response.body.is_empty() {
-        result
-            .trace
-            .push(format!("< {}", shown_body(&response.body)));
-    }
-}
-
-/// A body for verbose output: text up to a limit; the reporter redacts it.
-fn shown_body(body: &[u8]) -> String {
-    const LIMIT: usize = 4096;
-    let text = String::from_utf8_lossy(&body[..body.len().min(LIMIT)]);
-    if body.len() > LIMIT {
-        format!("{text}… ({} bytes in all)", body.len())
-    } else {
-        text.into_owned()
     }
 }
