@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::select::Shard;
 use crate::report::ColorChoice;
 
 /// Runs declarative HTTP API flows written in YAML.
@@ -37,7 +38,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Spec files, or directories searched for *.yaml and *.yml.
+    /// Spec files, directories searched for *.yaml and *.yml, or glob patterns.
     pub specs: Vec<PathBuf>,
 
     /// Start the embedded stand-in for this run and point UMBRACO_HOST,
@@ -72,6 +73,30 @@ pub struct RunArgs {
     /// Print requests, responses and token decisions, with secrets masked.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// How many specs run at once.
+    #[arg(short, long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+
+    /// Start no new spec after the first one fails.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Run only the K-th of N parts of the selected specs, e.g. --shard 2/4.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "PATH")]
+    pub report_junit: Option<PathBuf>,
+
+    /// Write a JSON report.
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+
+    /// Write a TAP version 13 report.
+    #[arg(long, value_name = "PATH")]
+    pub report_tap: Option<PathBuf>,
 
     /// When to use colour.
     #[arg(long, value_enum, default_value = "auto")]

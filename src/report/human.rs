@@ -9,12 +9,19 @@ use crate::run::result::{CheckResult, RunResult, SpecResult, StepResult};
 /// Prints one finished spec; called as specs finish so that output never interleaves.
 pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     let path = spec.path.display().to_string();
-    let mark = if spec.outcome() == crate::exit::Exit::Passed {
+    let title = out.paint(Tone::Bold, &spec.name);
+    if spec.not_run() {
+        let skip = out.paint(Tone::Dim, "SKIP");
+        out.line(&format!(
+            "{skip} {path}  {title}  (not run: --fail-fast after a failure)"
+        ));
+        return;
+    }
+    let mark = if spec.passed() {
         out.paint(Tone::Pass, "PASS")
     } else {
         out.paint(Tone::Fail, "FAIL")
     };
-    let title = out.paint(Tone::Bold, &spec.name);
     out.line(&format!("{mark} {path}  {title}"));
     for step in &spec.steps {
         print_step(out, &path, step, verbose);
@@ -100,17 +107,17 @@ fn print_failed_check(out: &mut Output, path: &str, check: &CheckResult) {
 /// The closing summary of a run.
 pub fn print_summary(out: &mut Output, run: &RunResult) {
     let total = run.specs.len();
-    let passed = run
-        .specs
-        .iter()
-        .filter(|s| s.outcome() == crate::exit::Exit::Passed)
-        .count();
+    let passed = run.specs.iter().filter(|s| s.passed()).count();
+    let not_run = run.specs.iter().filter(|s| s.not_run()).count();
     let steps: usize = run.specs.iter().map(|s| s.steps.len()).sum();
-    let failed = total - passed;
-    let counts = format!(
+    let failed = total - passed - not_run;
+    let mut counts = format!(
         "{total} spec{}: {passed} passed, {failed} failed",
         plural(total)
     );
+    if not_run > 0 {
+        counts.push_str(&format!(", {not_run} not run"));
+    }
     let counts = if failed == 0 {
         out.paint(Tone::Pass, &counts)
     } else {

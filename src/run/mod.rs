@@ -51,14 +51,9 @@ impl Runner {
     pub async fn run_spec(&self, spec: &Spec) -> SpecResult {
         let started = Instant::now();
         let flow = self.flows.fetch_add(1, Ordering::Relaxed);
-        let name = spec
-            .doc
-            .name
-            .clone()
-            .unwrap_or_else(|| spec.path.display().to_string());
         let mut result = SpecResult {
             path: spec.path.clone(),
-            name,
+            name: spec_name(spec),
             steps: Vec::new(),
             elapsed: Default::default(),
         };
@@ -137,6 +132,14 @@ impl Runner {
             other => self.redactor.add(&other.to_string()),
         }
     }
+}
+
+/// A spec's display name: its `name`, or its path.
+pub fn spec_name(spec: &Spec) -> String {
+    spec.doc
+        .name
+        .clone()
+        .unwrap_or_else(|| spec.path.display().to_string())
 }
 
 fn step_pos(spec: &Spec, index: usize) -> crate::spec::Pos {

@@ -45,6 +45,16 @@ pub struct SpecResult {
 }
 
 impl SpecResult {
+    /// Whether the spec was never started (every step skipped), as with `--fail-fast`.
+    pub fn not_run(&self) -> bool {
+        self.steps.iter().all(|s| s.skipped)
+    }
+
+    /// Ran and passed every check.
+    pub fn passed(&self) -> bool {
+        !self.not_run() && self.outcome() == Exit::Passed
+    }
+
     pub fn outcome(&self) -> Exit {
         self.steps
             .iter()

@@ -5,6 +5,7 @@
 //! Checks and captures use these positions to point a failure back at the spec.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
@@ -56,11 +57,18 @@ impl Pos {
     }
 }
 
-/// Positions of values (and of the keys that introduce them) by path.
+/// Positions of values (and of the keys that introduce them) by path. Paths are stored
+/// as hashes: a run may hold thousands of specs, and the paths themselves are never listed.
 #[derive(Debug, Default)]
 pub struct Positions {
-    values: HashMap<Vec<Seg>, Pos>,
-    keys: HashMap<Vec<Seg>, Pos>,
+    values: HashMap<u64, Pos>,
+    keys: HashMap<u64, Pos>,
+}
+
+fn path_hash(path: &[Seg]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Positions {
@@ -82,7 +90,7 @@ impl Positions {
     pub fn find(&self, path: &[Seg]) -> Pos {
         (0..=path.len())
             .rev()
-            .find_map(|len| self.values.get(&path[..len]))
+            .find_map(|len| self.values.get(&path_hash(&path[..len])))
             .copied()
             .unwrap_or_default()
     }
@@ -90,7 +98,7 @@ impl Positions {
     /// The key that introduces the value at `path`, falling back to the value.
     pub fn key(&self, path: &[Seg]) -> Pos {
         self.keys
-            .get(path)
+            .get(&path_hash(path))
             .copied()
             .unwrap_or_else(|| self.find(path))
     }
@@ -136,7 +144,7 @@ impl Builder<'_> {
                     };
                     let mut child = path.clone();
                     child.push(Seg::Key(name.clone()));
-                    self.out.keys.insert(child, pos);
+                    self.out.keys.insert(path_hash(&child), pos);
                     *key = Some(name);
                     None
                 }
@@ -158,7 +166,7 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::DocumentEnd => self.done = true,
             Event::Scalar(..) | Event::Alias(..) => {
                 if let Some(path) = self.node_path(&event, pos) {
-                    self.out.values.insert(path, pos);
+                    self.out.values.insert(path_hash(&path), pos);
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
@@ -168,7 +176,7 @@ impl MarkedEventReceiver for Builder<'_> {
                     path.push(Seg::Key("?".into()));
                     path
                 });
-                self.out.values.insert(path.clone(), pos);
+                self.out.values.insert(path_hash(&path), pos);
                 let frame = match event {
                     Event::MappingStart(..) => Frame::Map { path, key: None },
                     _ => Frame::Seq { path, next: 0 },

