@@ -262,10 +262,7 @@ fn load_all(
     err: &mut Output,
 ) -> Option<Vec<Spec>> {
     let files = match select::discover(paths) {
-        Ok(files) => match args.shard {
-            Some(shard) => shard.take(files),
-            None => files,
-        },
+        Ok(files) => files,
         Err(message) => {
             err.error(&message);
             return None;
@@ -279,7 +276,7 @@ fn load_all(
     let mut specs = Vec::new();
     let mut failed = false;
     for file in files {
-        let loaded = spec::load_file(&file).and_then(|spec| {
+        let loaded = spec::load_spec(&file).and_then(|spec| {
             let problems = lint(&spec, &templates, &known);
             if problems.is_empty() {
                 Ok(spec)
@@ -299,5 +296,41 @@ fn load_all(
             }
         }
     }
-    (!failed).then_some(specs)
+    // Sharding comes after fragments are known, which takes every file into account.
+    let specs = without_fragments(specs, err)?;
+    if failed {
+        return None;
+    }
+    Some(match args.shard {
+        Some(shard) => shard.take(specs),
+        None => specs,
+    })
+}
+
+/// Drops files that only exist to be included (no steps of their own, included by a spec
+/// in this run); any other spec without steps is an error.
+fn without_fragments(specs: Vec<Spec>, err: &mut Output) -> Option<Vec<Spec>> {
+    let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let included: std::collections::HashSet<PathBuf> = specs
+        .iter()
+        .flat_map(|s| s.included.iter().map(|source| canonical(&source.path)))
+        .collect();
+    let mut kept = Vec::new();
+    let mut ok = true;
+    for spec in specs {
+        if !spec.doc.steps.is_empty() {
+            kept.push(spec);
+        } else if !included.contains(&canonical(&spec.path)) {
+            let message = "this spec has no steps: add `steps`, or include a file that has some";
+            let problem = spec::load::Problem::new(Default::default(), message);
+            let error = SpecError::Invalid {
+                path: spec.path,
+                source_text: spec.source,
+                problems: vec![problem],
+            };
+            err.line(&render_spec_error(&error, err.color()));
+            ok = false;
+        }
+    }
+    ok.then_some(kept)
 }

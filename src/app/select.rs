@@ -37,7 +37,7 @@ impl fmt::Display for Shard {
 impl Shard {
     /// Round-robin over the sorted list, so shards stay balanced as files are added and
     /// the union of all shards is every file exactly once.
-    pub fn take(self, files: Vec<PathBuf>) -> Vec<PathBuf> {
+    pub fn take<T>(self, files: Vec<T>) -> Vec<T> {
         files
             .into_iter()
             .enumerate()

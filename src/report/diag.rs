@@ -18,7 +18,10 @@ pub fn render_spec_error(err: &SpecError, color: bool) -> String {
             problems,
         } => problems
             .iter()
-            .map(|problem| render_problem(path, source_text, problem, color))
+            .map(|problem| match &problem.file {
+                Some(file) => render_problem(&file.path, &file.text, problem, color),
+                None => render_problem(path, source_text, problem, color),
+            })
             .collect::<Vec<_>>()
             .join("\n"),
     }

@@ -24,7 +24,12 @@ pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     };
     out.line(&format!("{mark} {path}  {title}"));
     for step in &spec.steps {
-        print_step(out, &path, step, verbose);
+        let file = if step.file.as_os_str().is_empty() {
+            &spec.path
+        } else {
+            &step.file
+        };
+        print_step(out, &file.display().to_string(), step, verbose);
     }
 }
 

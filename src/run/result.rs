@@ -67,6 +67,8 @@ impl SpecResult {
 #[derive(Debug)]
 pub struct StepResult {
     pub name: String,
+    /// The file the step is written in: the spec's own, or one it includes.
+    pub file: PathBuf,
     pub pos: Pos,
     pub method: String,
     /// The request URL as sent; may hold secrets until redacted.
@@ -88,6 +90,7 @@ impl StepResult {
     pub fn new(name: &str, pos: Pos) -> StepResult {
         StepResult {
             name: name.to_string(),
+            file: PathBuf::new(),
             pos,
             method: String::new(),
             url: String::new(),

@@ -41,6 +41,10 @@ impl Flow<'_> {
 
     pub async fn run(&mut self, index: usize, step: &Step) -> StepResult {
         let mut result = StepResult::new(&step.name, self.pos(index, &[]));
+        result.file = self
+            .spec
+            .file_of(&[Seg::from("steps"), Seg::Index(index)])
+            .to_path_buf();
         let started = Instant::now();
         if let Some(delay) = step.delay {
             tokio::time::sleep(delay).await;

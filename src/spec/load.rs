@@ -6,13 +6,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use super::validate;
-use super::{Pos, Positions, Spec, SpecDoc, StatusCheck};
+use super::{Pos, Positions, Source, Spec, SpecDoc, StatusCheck};
 
 /// A spec that could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum SpecError {
 pub struct Problem {
     pub pos: Pos,
     pub message: String,
+    /// The included file the problem is in; `None` for the spec's own file.
+    pub file: Option<Arc<Source>>,
 }
 
 impl Problem {
@@ -43,6 +46,16 @@ impl Problem {
         Problem {
             pos,
             message: message.into(),
+            file: None,
+        }
+    }
+
+    /// A problem at `path` of a merged spec, in whichever file that part came from.
+    pub fn at(spec: &Spec, path: &[super::Seg], message: impl Into<String>) -> Problem {
+        Problem {
+            pos: spec.pos(path),
+            message: message.into(),
+            file: spec.source_of(path),
         }
     }
 }
@@ -71,12 +84,7 @@ pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
     };
 
     let positions = Positions::index(&source);
-    let spec = Spec {
-        path: path.to_path_buf(),
-        source,
-        doc,
-        positions,
-    };
+    let spec = Spec::new(path.to_path_buf(), source, doc, positions);
     let problems = validate::structure(&spec);
     if problems.is_empty() {
         Ok(spec)

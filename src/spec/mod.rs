@@ -3,35 +3,130 @@
 //! This layer knows nothing about HTTP or output. Loading and validation live in
 //! [`load`]; the positions of values in the source live in [`locate`].
 
+pub mod include;
 pub mod load;
 pub mod locate;
 pub mod predicate;
 mod validate;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use include::load_spec;
 pub use load::{SpecError, load_file, load_str};
 pub use locate::{Pos, Positions};
 pub use predicate::{Predicates, TypeName};
 
-/// A loaded spec: the parsed document plus where it came from.
+/// A loaded spec: the parsed document plus where it came from. With `include`, the
+/// document is merged from several files and [`Origins`] says which part came from where.
 #[derive(Debug)]
 pub struct Spec {
     pub path: PathBuf,
     pub source: String,
     pub doc: SpecDoc,
     pub positions: Positions,
+    /// The files pulled in by `include`, directly or not.
+    pub included: Vec<Arc<Source>>,
+    pub origins: Origins,
+}
+
+/// One included file's text and positions.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    pub positions: Positions,
+}
+
+/// Where merged parts of a spec were written. Part 0 is the spec's own file; part `k` is
+/// `included[k - 1]`. Parts not listed come from the spec's own file.
+#[derive(Debug, Default, Clone)]
+pub struct Origins {
+    /// For each merged step: its part and its index in that file's `steps`.
+    pub steps: Vec<(usize, usize)>,
+    /// For `oauth2`, `vars` and `secrets` entries: section and name to part.
+    pub entries: HashMap<(String, String), usize>,
 }
 
 impl Spec {
-    /// The position of a value, by its path from the document root.
+    pub fn new(path: PathBuf, source: String, doc: SpecDoc, positions: Positions) -> Spec {
+        let steps = (0..doc.steps.len()).map(|i| (0, i)).collect();
+        Spec {
+            path,
+            source,
+            doc,
+            positions,
+            included: Vec::new(),
+            origins: Origins {
+                steps,
+                entries: HashMap::new(),
+            },
+        }
+    }
+
+    /// The position of a value, by its path from the merged document's root.
     pub fn pos(&self, path: &[Seg]) -> Pos {
-        self.positions.find(path)
+        let (part, local) = self.locate(path);
+        self.positions_of(part).find(&local)
+    }
+
+    /// The position of the key that introduces the value at `path`.
+    pub fn key_pos(&self, path: &[Seg]) -> Pos {
+        let (part, local) = self.locate(path);
+        self.positions_of(part).key(&local)
+    }
+
+    /// The file in which the value at `path` is written.
+    pub fn file_of(&self, path: &[Seg]) -> &Path {
+        match self.locate(path).0 {
+            0 => &self.path,
+            part => &self.included[part - 1].path,
+        }
+    }
+
+    /// The included file holding `path`, or `None` for the spec's own file.
+    pub fn source_of(&self, path: &[Seg]) -> Option<Arc<Source>> {
+        match self.locate(path).0 {
+            0 => None,
+            part => Some(self.included[part - 1].clone()),
+        }
+    }
+
+    fn positions_of(&self, part: usize) -> &Positions {
+        match part {
+            0 => &self.positions,
+            part => &self.included[part - 1].positions,
+        }
+    }
+
+    /// The part that holds `path`, and the path within that part's file.
+    fn locate(&self, path: &[Seg]) -> (usize, Vec<Seg>) {
+        match path {
+            [Seg::Key(section), Seg::Index(index), rest @ ..] if section == "steps" => {
+                match self.origins.steps.get(*index) {
+                    Some(&(part, local)) => {
+                        let mut local_path = vec![Seg::from("steps"), Seg::Index(local)];
+                        local_path.extend_from_slice(rest);
+                        (part, local_path)
+                    }
+                    None => (0, path.to_vec()),
+                }
+            }
+            [Seg::Key(section), Seg::Key(name), ..] => {
+                let key = (section.clone(), name.clone());
+                (
+                    self.origins.entries.get(&key).copied().unwrap_or(0),
+                    path.to_vec(),
+                )
+            }
+            _ => (0, path.to_vec()),
+        }
     }
 }
 
@@ -59,6 +154,10 @@ impl From<usize> for Seg {
 #[serde(deny_unknown_fields)]
 pub struct SpecDoc {
     pub name: Option<String>,
+    /// Files whose vars, secrets, oauth2 definitions and steps come before this file's own,
+    /// relative to this file.
+    #[serde(default)]
+    pub include: Vec<String>,
     #[serde(default)]
     pub vars: IndexMap<String, serde_yaml::Value>,
     /// Variables whose values are masked wherever they would be shown.
@@ -67,6 +166,8 @@ pub struct SpecDoc {
     /// Named OAuth2 client-credentials definitions that steps refer to.
     #[serde(default)]
     pub oauth2: IndexMap<String, ClientCredentials>,
+    /// Required in a spec that is run; a file that is only included may leave it out.
+    #[serde(default)]
     pub steps: Vec<Step>,
 }
 

@@ -12,13 +12,6 @@ use super::{Capture, Predicates, Request, Seg, Spec, Step};
 
 pub(super) fn structure(spec: &Spec) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if spec.doc.steps.is_empty() {
-        let pos = spec.positions.key(&["steps".into()]);
-        problems.push(Problem::new(
-            pos,
-            "`steps` is empty: a spec needs at least one step",
-        ));
-    }
     for (index, step) in spec.doc.steps.iter().enumerate() {
         let at = vec![Seg::from("steps"), Seg::Index(index)];
         step_problems(spec, step, &at, &mut problems);
@@ -33,6 +26,36 @@ pub(super) fn structure(spec: &Spec) -> Vec<Problem> {
                 "`scope` is empty: leave it out instead",
             ));
         }
+    }
+    problems
+}
+
+/// Rules that hold only once includes are merged: `oauth2` names refer to definitions.
+pub(crate) fn merged(spec: &Spec) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (index, step) in spec.doc.steps.iter().enumerate() {
+        let Some(name) = &step.request.oauth2 else {
+            continue;
+        };
+        if spec.doc.oauth2.contains_key(name) {
+            continue;
+        }
+        let known: Vec<&str> = spec.doc.oauth2.keys().map(String::as_str).collect();
+        let message = if known.is_empty() {
+            format!("`oauth2: {name}` refers to no definition: add it under the top-level `oauth2`")
+        } else {
+            format!(
+                "`oauth2: {name}` refers to no definition (defined: {})",
+                known.join(", ")
+            )
+        };
+        let at = [
+            Seg::from("steps"),
+            Seg::Index(index),
+            "request".into(),
+            "oauth2".into(),
+        ];
+        problems.push(Problem::at(spec, &at, message));
     }
     problems
 }
@@ -54,7 +77,7 @@ fn step_problems(spec: &Spec, step: &Step, at: &[Seg], out: &mut Vec<Problem>) {
     for (json_path, predicates) in &step.check.json {
         let key_at = path(&[&check_at, &["json".into(), json_path.as_str().into()]]);
         if let Some(message) = jsonpath_problem(json_path) {
-            out.push(Problem::new(spec.positions.key(&key_at), message));
+            out.push(Problem::new(spec.key_pos(&key_at), message));
         }
         predicate_problems(spec, predicates, &key_at, out);
     }
@@ -87,23 +110,6 @@ fn request_problems(spec: &Spec, request: &Request, at: &[Seg], out: &mut Vec<Pr
             "a request has one authorization: choose one of `bearer`, `basic` or `oauth2`";
         out.push(Problem::new(spec.pos(at), message));
     }
-    if let Some(name) = &request.oauth2
-        && !spec.doc.oauth2.contains_key(name)
-    {
-        let known: Vec<&str> = spec.doc.oauth2.keys().map(String::as_str).collect();
-        let message = if known.is_empty() {
-            format!("`oauth2: {name}` refers to no definition: add it under the top-level `oauth2`")
-        } else {
-            format!(
-                "`oauth2: {name}` refers to no definition (defined: {})",
-                known.join(", ")
-            )
-        };
-        out.push(Problem::new(
-            spec.pos(&path(&[at, &["oauth2".into()]])),
-            message,
-        ));
-    }
     let method = &request.method;
     if !is_template(method) && !is_http_token(method) {
         let message = format!("`{method}` is not an HTTP method");
@@ -124,7 +130,7 @@ fn capture_problems(spec: &Spec, capture: &Capture, at: &[Seg], out: &mut Vec<Pr
     let count = sources.iter().filter(|s| **s).count();
     if count != 1 {
         let message = "a capture takes exactly one of `json`, `header`, `status: true` or `regex`";
-        out.push(Problem::new(spec.positions.key(at), message));
+        out.push(Problem::new(spec.key_pos(at), message));
     }
     if let Some(json_path) = &capture.json
         && let Some(message) = jsonpath_problem(json_path)

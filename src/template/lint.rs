@@ -198,7 +198,6 @@ impl Linter<'_> {
     }
 
     fn problem(&mut self, at: &[Seg], message: String) {
-        let pos = self.spec.pos(at);
-        self.problems.push(Problem::new(pos, message));
+        self.problems.push(Problem::at(self.spec, at, message));
     }
 }
