@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command, RunArgs, SandboxArgs};
 use crate::exit::Exit;
 use crate::http::{Http, HttpOptions};
 use crate::report::diag::render_spec_error;
-use crate::report::{Output, human};
+use crate::report::{self, Output, human};
 use crate::run::Runner;
 use crate::run::result::RunResult;
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -177,6 +177,7 @@ async fn run_with(
         warnings,
     };
     human::print_summary(out, &result);
+    annotate(&result, out);
     out.flush();
     let written = write_reports(args, &result, &redactor, err);
     if !written {
@@ -185,10 +186,37 @@ async fn run_with(
     result.exit()
 }
 
-/// Writes every requested report; says on stderr which could not be written.
+/// Writes every requested report, secrets masked; says on stderr which could not be
+/// written.
 fn write_reports(args: &RunArgs, run: &RunResult, redactor: &Redactor, err: &mut Output) -> bool {
-    let _ = (args, run, redactor, err);
-    true
+    let reports = [
+        (
+            &args.report_junit,
+            report::junit::render as fn(&RunResult) -> String,
+        ),
+        (&args.report_json, report::json::render),
+        (&args.report_tap, report::tap::render),
+    ];
+    let mut ok = true;
+    for (path, render) in reports {
+        let Some(path) = path else { continue };
+        let text = render(run);
+        if let Err(e) = std::fs::write(path, redactor.redact(&text).as_bytes()) {
+            err.error(&format!("cannot write report {}: {e}", path.display()));
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// On GitHub Actions, each failure also becomes an annotation on the spec line.
+fn annotate(run: &RunResult, out: &mut Output) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
+    }
+    for line in report::github::github_annotations(run) {
+        out.line(&line);
+    }
 }
 
 /// The process environment, with `--env-file` entries on top.

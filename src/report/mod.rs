@@ -3,7 +3,11 @@
 //! prints.
 
 pub mod diag;
+pub mod github;
 pub mod human;
+pub mod json;
+pub mod junit;
+pub mod tap;
 
 use std::io::{IsTerminal, Write};
 
