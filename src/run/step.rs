@@ -109,6 +109,9 @@ impl Flow<'_> {
 
         result.status = Some(response.status.as_u16());
         let body = Body::parse(&response);
+        if let Body::Json(json) = &body {
+            self.learn_credentials(json);
+        }
         self.capture(index, step, &response, &body, result);
         self.check(index, step, &response, &body, result);
         Ok(())
@@ -198,6 +201,7 @@ impl Flow<'_> {
             let value = templates
                 .render_yaml(json, &self.scope)
                 .map_err(|e| e.to_string())?;
+            self.learn_credentials(&value);
             let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
             return Ok((Some(bytes), Some("application/json")));
         }
@@ -210,6 +214,9 @@ impl Flow<'_> {
                 let value = templates
                     .render_str(value, &self.scope)
                     .map_err(|e| e.to_string())?;
+                if is_credential_field(&name) {
+                    self.runner.redactor.add(&value);
+                }
                 serializer.append_pair(&name, &value);
             }
             let body = serializer.finish().into_bytes();
@@ -508,6 +515,35 @@ impl Flow<'_> {
                 }
             };
             result.checks.push(checked);
+        }
+    }
+}
+
+/// Field names whose values are credentials wherever they appear in a form or JSON body,
+/// so that a token step written by hand is as safe as an `oauth2` definition.
+const CREDENTIAL_FIELDS: &[&str] = &[
+    "client_secret",
+    "password",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_assertion",
+];
+
+fn is_credential_field(name: &str) -> bool {
+    CREDENTIAL_FIELDS
+        .iter()
+        .any(|f| f.eq_ignore_ascii_case(name))
+}
+
+impl Flow<'_> {
+    /// Teaches the redactor the credential fields of a JSON object.
+    fn learn_credentials(&self, json: &Value) {
+        let Value::Object(map) = json else { return };
+        for (name, value) in map {
+            if is_credential_field(name) {
+                self.runner.learn_secret(value);
+            }
         }
     }
 }

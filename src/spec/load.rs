@@ -78,8 +78,8 @@ pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
     let doc: SpecDoc = match serde_yaml::from_str(&source) {
         Ok(doc) => doc,
         Err(err) => {
-            let problem = yaml_problem(&source, &err);
-            return Err(invalid(source, vec![problem]));
+            let problems = shape_problems(&source, &err);
+            return Err(invalid(source, problems));
         }
     };
 
@@ -90,6 +90,19 @@ pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
         Ok(spec)
     } else {
         Err(invalid(spec.source, problems))
+    }
+}
+
+/// Every shape problem when the document did not deserialise, or the syntax error.
+fn shape_problems(source: &str, first: &serde_yaml::Error) -> Vec<Problem> {
+    let Ok(root) = serde_yaml::from_str::<serde_yaml::Value>(source) else {
+        return vec![yaml_problem(source, first)];
+    };
+    let problems = super::shape::problems(&root, &Positions::index(source));
+    if problems.is_empty() {
+        vec![yaml_problem(source, first)]
+    } else {
+        problems
     }
 }
 
@@ -205,10 +218,7 @@ mod tests {
     fn a_misspelt_key_is_reported_at_its_line() {
         let found = problems("steps:\n  - name: a\n    request:\n      ulr: http://x\n");
         assert_eq!(found[0].pos.line, 4, "{found:?}");
-        assert!(
-            found[0].message.contains("unknown field `ulr`"),
-            "{found:?}"
-        );
+        assert!(found[0].message.contains("unknown key `ulr`"), "{found:?}");
         assert!(!found[0].message.contains(" at line "), "{found:?}");
     }
 

@@ -7,6 +7,7 @@ pub mod include;
 pub mod load;
 pub mod locate;
 pub mod predicate;
+mod shape;
 mod validate;
 
 use std::collections::HashMap;

@@ -176,6 +176,9 @@ impl Linter<'_> {
             Ok(names) => names,
             Err(err) => return self.problem(at, err.to_string()),
         };
+        if let Some(err) = self.templates.unknown_callable(text) {
+            self.problem(at, err.to_string());
+        }
         let guarded = text.contains("default") || text.contains("defined");
         for name in names {
             if !self.is_known(&name, guarded) {

@@ -60,6 +60,9 @@ impl Scope {
 /// The template engine, configured once per run.
 pub struct Templates {
     env: Environment<'static>,
+    /// Renders with every variable undefined, to find unknown filters, tests and functions
+    /// before anything is sent.
+    probe: Environment<'static>,
 }
 
 impl Default for Templates {
@@ -73,7 +76,26 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
-        Templates { env }
+        let mut probe = Environment::new();
+        probe.set_undefined_behavior(UndefinedBehavior::Chainable);
+        Templates { env, probe }
+    }
+
+    /// An unknown filter, test or function that rendering `text` would run into. Only the
+    /// paths taken with every variable undefined are explored.
+    pub fn unknown_callable(&self, text: &str) -> Option<TemplateError> {
+        if !has_syntax(text) {
+            return None;
+        }
+        let template = self.probe.template_from_str(text).ok()?;
+        let err = template.render(()).err()?;
+        match err.kind() {
+            ErrorKind::UnknownFilter
+            | ErrorKind::UnknownTest
+            | ErrorKind::UnknownFunction
+            | ErrorKind::UnknownMethod => Some(TemplateError::Render(describe(&err))),
+            _ => None,
+        }
     }
 
     /// Renders `text` to a string.
@@ -254,6 +276,20 @@ mod tests {
         assert_eq!(
             t.render_yaml(&yaml, &scope()).unwrap(),
             json!({"a": [42, "x"], "b": 1})
+        );
+    }
+
+    #[test]
+    fn unknown_filters_are_found_without_values() {
+        let t = Templates::new();
+        assert!(
+            t.unknown_callable("{{ base | no_such_filter }}/x")
+                .is_some()
+        );
+        assert!(t.unknown_callable("{{ base | upper }}/x").is_none());
+        assert!(
+            t.unknown_callable("{{ env.X | default('a') | urlencode }}")
+                .is_none()
         );
     }
 
