@@ -132,8 +132,22 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         forms.push(json.trim_matches('"').to_string());
     }
     forms.push(xml_escaped(secret));
+    forms.extend(url_forms(secret));
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// How a URL writes the secret in its path and in its query, which escape fewer
+/// characters than a form does.
+fn url_forms(secret: &str) -> Vec<String> {
+    let Ok(mut url) = reqwest::Url::parse("http://redact.invalid/") else {
+        return Vec::new();
+    };
+    url.set_path(secret);
+    let path = url.path().trim_start_matches('/').to_string();
+    url.set_query(Some(secret));
+    let query = url.query().unwrap_or_default().to_string();
+    vec![path, query]
 }
 
 /// The form a secret takes inside XML text or attributes, as in a JUnit report.
@@ -167,6 +181,16 @@ mod tests {
         );
         assert_eq!(shown_header_value("cookie", "a=b"), "***");
         assert_eq!(shown_header_value("accept", "a/b"), "a/b");
+    }
+
+    #[test]
+    fn masks_a_secret_as_a_url_writes_it() {
+        let redactor = Redactor::default();
+        redactor.add("uk+Rb/4:Fs é");
+        let mut url = reqwest::Url::parse("http://h/hooks/").unwrap();
+        url.set_path("/hooks/uk+Rb/4:Fs é");
+        url.set_query(Some("key=uk+Rb/4:Fs é"));
+        assert_eq!(redactor.redact(url.as_str()), "http://h/hooks/***?key=***");
     }
 
     #[test]

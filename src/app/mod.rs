@@ -177,7 +177,7 @@ async fn run_with(
         warnings,
     };
     human::print_summary(out, &result);
-    annotate(&result, out);
+    annotate(&result, &redactor, out);
     out.flush();
     let written = write_reports(args, &result, &redactor, err);
     if !written {
@@ -210,11 +210,11 @@ fn write_reports(args: &RunArgs, run: &RunResult, redactor: &Redactor, err: &mut
 }
 
 /// On GitHub Actions, each failure also becomes an annotation on the spec line.
-fn annotate(run: &RunResult, out: &mut Output) {
+fn annotate(run: &RunResult, redactor: &Redactor, out: &mut Output) {
     if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
         return;
     }
-    for line in report::github::github_annotations(run) {
+    for line in report::github::github_annotations(run, redactor) {
         out.line(&line);
     }
 }

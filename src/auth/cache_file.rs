@@ -200,17 +200,24 @@ fn private_options() -> OpenOptions {
     options
 }
 
+/// Makes a cache file that others can read private at once, and says so.
 #[cfg(unix)]
 fn loose_mode_warning(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
-    (mode & 0o077 != 0).then(|| {
-        format!(
-            "token cache {} can be read by other users (mode {:o}); it will be rewritten 0600",
-            path.display(),
-            mode & 0o777
-        )
-    })
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let private = std::fs::Permissions::from_mode(0o600);
+    let outcome = match std::fs::set_permissions(path, private) {
+        Ok(()) => "it is now 0600".to_string(),
+        Err(e) => format!("making it 0600 failed: {e}"),
+    };
+    Some(format!(
+        "token cache {} could be read by other users (mode {:o}); {outcome}",
+        path.display(),
+        mode & 0o777
+    ))
 }
 
 #[cfg(not(unix))]

@@ -75,6 +75,7 @@ pub(super) async fn request(
     let mut trace = describe_request(&outgoing);
     let response = http.send(&outgoing).await?;
     trace.extend(describe_response(&response));
+    learn_tokens(redactor, &response);
     let mut granted = read(credentials, response)?;
     granted.trace = trace;
     Ok(granted)
@@ -102,6 +103,7 @@ fn build(credentials: &Credentials, redactor: &Redactor) -> Outgoing {
         SecretStyle::Basic => {
             let value = basic_authorization(&credentials.client_id, &credentials.client_secret);
             redactor.add(&value);
+            redactor.add(value.trim_start_matches("Basic "));
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(AUTHORIZATION, value);
             }
@@ -115,6 +117,18 @@ fn build(credentials: &Credentials, redactor: &Redactor) -> Outgoing {
         body: Some(form.finish().into_bytes()),
         follow_redirects: false,
         timeout: None,
+    }
+}
+
+/// Any token in the answer is a secret, even when the answer is then rejected as unusable.
+fn learn_tokens(redactor: &Redactor, response: &Response) {
+    let Ok(serde_json::Value::Object(body)) = serde_json::from_slice(&response.body) else {
+        return;
+    };
+    for field in ["access_token", "refresh_token", "id_token"] {
+        if let Some(token) = body.get(field).and_then(|t| t.as_str()) {
+            redactor.add(token);
+        }
     }
 }
 

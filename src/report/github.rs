@@ -5,17 +5,23 @@
 //! `,` in property values, are percent-encoded.
 
 use crate::run::result::{CheckResult, RunResult, SpecResult, StepError, StepResult};
+use crate::secret::Redactor;
 use crate::spec::Pos;
 
-/// One workflow command per failure, in run order, without trailing newlines.
-pub fn github_annotations(run: &RunResult) -> Vec<String> {
-    run.specs.iter().flat_map(spec_annotations).collect()
+/// One workflow command per failure, in run order, without trailing newlines. Secrets are
+/// masked before escaping: escaping first would hide them from the redactor, and GitHub
+/// undoes the escaping when it shows the annotation.
+pub fn github_annotations(run: &RunResult, redactor: &Redactor) -> Vec<String> {
+    run.specs
+        .iter()
+        .flat_map(|spec| spec_annotations(spec, redactor))
+        .collect()
 }
 
-fn spec_annotations(spec: &SpecResult) -> Vec<String> {
+fn spec_annotations(spec: &SpecResult, redactor: &Redactor) -> Vec<String> {
     spec.steps
         .iter()
-        .flat_map(|step| step_annotations(&step_file(spec, step), step))
+        .flat_map(|step| step_annotations(&step_file(spec, step), step, redactor))
         .collect()
 }
 
@@ -29,25 +35,55 @@ fn step_file(spec: &SpecResult, step: &StepResult) -> String {
     file.display().to_string()
 }
 
-fn step_annotations(path: &str, step: &StepResult) -> Vec<String> {
+fn step_annotations(path: &str, step: &StepResult, redactor: &Redactor) -> Vec<String> {
     let error = step.error.iter().map(|e| error_line(path, step, e));
     let failed = step.checks.iter().filter(|c| !c.passed);
     error
         .chain(failed.map(|c| check_line(path, step, c)))
+        .map(|line| line.masked(redactor))
         .collect()
 }
 
-fn error_line(path: &str, step: &StepResult, error: &StepError) -> String {
-    command(path, error.pos, &step.name, &error.message)
+/// An annotation before masking and escaping.
+struct Line {
+    path: String,
+    pos: Pos,
+    title: String,
+    message: String,
 }
 
-fn check_line(path: &str, step: &StepResult, check: &CheckResult) -> String {
+impl Line {
+    fn masked(&self, redactor: &Redactor) -> String {
+        command(
+            &redactor.redact(&self.path),
+            self.pos,
+            &redactor.redact(&self.title),
+            &redactor.redact(&self.message),
+        )
+    }
+}
+
+fn error_line(path: &str, step: &StepResult, error: &StepError) -> Line {
+    Line {
+        path: path.to_string(),
+        pos: error.pos,
+        title: step.name.clone(),
+        message: error.message.clone(),
+    }
+}
+
+fn check_line(path: &str, step: &StepResult, check: &CheckResult) -> Line {
     let title = format!("{}: {}", step.name, check.what);
     let mut message = format!("expected {}, got {}", check.expected, check.actual);
     if let Some(why) = &check.message {
         message.push_str(&format!(" ({why})"));
     }
-    command(path, check.pos, &title, &message)
+    Line {
+        path: path.to_string(),
+        pos: check.pos,
+        title,
+        message,
+    }
 }
 
 fn command(path: &str, pos: Pos, title: &str, message: &str) -> String {
@@ -80,7 +116,7 @@ mod tests {
 
     #[test]
     fn one_line_per_failed_check_and_step_error() {
-        let lines = github_annotations(&sample::run());
+        let lines = github_annotations(&sample::run(), &Redactor::default());
         let expected = [
             "::error file=specs/bad.yaml,line=12,col=15,title=Current user%3A status\
              ::expected 200, got 401",
@@ -96,7 +132,7 @@ mod tests {
     fn a_passing_run_has_no_annotations() {
         let mut run = sample::run();
         run.specs.truncate(1);
-        assert!(github_annotations(&run).is_empty());
+        assert!(github_annotations(&run, &Redactor::default()).is_empty());
     }
 
     #[test]
@@ -122,7 +158,7 @@ mod tests {
     fn an_included_step_points_at_its_own_file() {
         let mut run = sample::run();
         run.specs[2].steps[0].file = "specs/common/status.yaml".into();
-        let lines = github_annotations(&run);
+        let lines = github_annotations(&run, &Redactor::default());
         assert!(lines[2].starts_with("::error file=specs/common/status.yaml,line=9,"));
     }
 }

@@ -103,7 +103,11 @@ impl Runner {
         ];
         for (section, vars, secret) in sections {
             for (name, raw) in vars {
-                if self.overrides.iter().any(|(n, _)| n == name) {
+                if let Some((_, value)) = self.overrides.iter().find(|(n, _)| n == name) {
+                    // An override of a secret is as secret as what it replaces.
+                    if secret {
+                        self.redactor.add(value);
+                    }
                     continue;
                 }
                 let value = self

@@ -252,10 +252,9 @@ impl Flow<'_> {
             let password = render(&basic.password)?;
             self.runner.redactor.add(&password);
             let pair = format!("{}:{password}", render(&basic.username)?);
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(pair)
-            )
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            self.runner.redactor.add(&encoded);
+            format!("Basic {encoded}")
         } else {
             return Ok(());
         };
