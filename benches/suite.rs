@@ -1,0 +1,2 @@
+//! Placeholder replaced by the suite benchmark.
+fn main() {}
