@@ -51,23 +51,42 @@ pub enum SetupError {
     Client(String),
 }
 
-/// A request that never got a whole response.
+/// A request that did not yield a usable response.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
     #[error("connection failed to {url}: {detail}")]
     Connect { url: String, detail: String },
+    #[error("cannot resolve the host of {url}: {detail}")]
+    Dns { url: String, detail: String },
     #[error(
         "TLS failed for {url}: {detail} (trust the site's CA with --cacert FILE, or skip verification with --insecure)"
     )]
     Tls { url: String, detail: String },
-    #[error("timed out after {} ms: {url}", after.as_millis())]
+    #[error("could not connect within {} ms: {url}", after.as_millis())]
+    ConnectTimeout { url: String, after: Duration },
+    #[error("no complete response within {} ms: {url}", after.as_millis())]
     Timeout { url: String, after: Duration },
-    #[error("more than {MAX_REDIRECTS} redirects, last to {url}")]
+    #[error("the connection broke before the whole response arrived from {url}: {detail}")]
+    Incomplete { url: String, detail: String },
+    #[error("more than {MAX_REDIRECTS} redirects (a redirect loop?), last to {url}")]
     TooManyRedirects { url: String },
-    #[error("response body from {url} is over the limit of {limit} bytes")]
+    #[error("the response body from {url} is larger than the limit of {limit} bytes (--max-body)")]
     BodyTooLarge { url: String, limit: usize },
     #[error("request to {url} failed: {detail}")]
     Other { url: String, detail: String },
+}
+
+impl TransportError {
+    /// A response that arrived but cannot be used is a failed check; one that never
+    /// arrived whole is a transport failure.
+    pub fn exit(&self) -> crate::exit::Exit {
+        match self {
+            TransportError::TooManyRedirects { .. } | TransportError::BodyTooLarge { .. } => {
+                crate::exit::Exit::CheckFailed
+            }
+            _ => crate::exit::Exit::Transport,
+        }
+    }
 }
 
 /// A request ready to go: templates rendered, auth applied.
@@ -172,14 +191,14 @@ impl Http {
         let mut response = builder
             .send()
             .await
-            .map_err(|err| classify(&url, timeout, &err))?;
+            .map_err(|err| classify(&url, (self.options.connect_timeout, timeout), &err))?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|err| classify(&url, timeout, &err))?
+            .map_err(|err| classify(&url, (self.options.connect_timeout, timeout), &err))?
         {
             if body.len() + chunk.len() > self.options.max_body {
                 let limit = self.options.max_body;
@@ -230,21 +249,34 @@ fn redirect_target(request: &Outgoing, response: &Response) -> Option<Outgoing> 
     Some(next)
 }
 
-fn classify(url: &str, timeout: Duration, err: &reqwest::Error) -> TransportError {
+fn classify(url: &str, timeouts: (Duration, Duration), err: &reqwest::Error) -> TransportError {
+    let (connect_timeout, timeout) = timeouts;
     let url = url.to_string();
     let detail = error_chain(err);
+    let lower = detail.to_ascii_lowercase();
+    if err.is_connect() && err.is_timeout() {
+        return TransportError::ConnectTimeout {
+            url,
+            after: connect_timeout,
+        };
+    }
     if err.is_timeout() {
         return TransportError::Timeout {
             url,
             after: timeout,
         };
     }
-    let lower = detail.to_ascii_lowercase();
+    if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        return TransportError::Dns { url, detail };
+    }
     if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
         return TransportError::Tls { url, detail };
     }
     if err.is_connect() {
         return TransportError::Connect { url, detail };
+    }
+    if err.is_body() || err.is_decode() || err.is_request() {
+        return TransportError::Incomplete { url, detail };
     }
     TransportError::Other { url, detail }
 }

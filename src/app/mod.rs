@@ -132,9 +132,10 @@ async fn run_with(
 
     let options = HttpOptions {
         timeout: args.timeout,
+        connect_timeout: args.connect_timeout,
+        max_body: args.max_body,
         insecure: args.insecure,
         cacert: args.cacert.clone(),
-        ..HttpOptions::default()
     };
     if args.insecure {
         err.warn("--insecure: TLS certificates are not verified");

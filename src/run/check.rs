@@ -61,9 +61,20 @@ pub fn status(check: &StatusCheck, response: &Response, pos: Pos) -> CheckResult
     let passed = check.accepts(actual);
     let mut result = CheckResult::new("status", pos, passed, check.to_string(), actual.to_string());
     if !passed {
-        result.message = auth_challenge(response);
+        result.message = auth_challenge(response).or_else(|| retry_hint(response));
     }
     result
+}
+
+/// A 429 or 503 that says when to come back.
+fn retry_hint(response: &Response) -> Option<String> {
+    if !matches!(response.status.as_u16(), 429 | 503) {
+        return None;
+    }
+    let after = response.header("retry-after")?;
+    Some(format!(
+        "the server asks to retry after {after} (Retry-After); a `retry:` block on the step waits and tries again"
+    ))
 }
 
 /// Umbraco explains a 401 or 403 only in `WWW-Authenticate`, with an empty body.

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod result;
 mod step;
+mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,20 +1,21 @@
 //! One step of a flow: render the request, attach its authorization, send it (again,
 //! once, with a fresh token if the server rejects the cached one), capture, check.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::Runner;
-use super::check::{self, Body};
-use super::result::{Captured, CheckResult, StepError, StepResult, TokenEvent};
+use super::check::Body;
+use super::result::{StepError, StepResult, TokenEvent};
+use super::verify::Block;
 use crate::auth::{Credentials, TokenError, says_invalid_token};
 use crate::exit::Exit;
 use crate::http::{Outgoing, Response, describe_request, describe_response, header_map};
 use crate::secret::Secret;
-use crate::spec::{Capture, ClientCredentials, Pos, Request, Seg, Spec, Step};
+use crate::spec::{ClientCredentials, Pos, Request, Retry, Seg, Spec, Step};
 use crate::template::Scope;
 
 /// A spec being run: its variables so far and its flow id for the token store.
@@ -33,7 +34,7 @@ struct Bearer {
 }
 
 impl Flow<'_> {
-    fn pos(&self, index: usize, rest: &[&str]) -> Pos {
+    pub(super) fn pos(&self, index: usize, rest: &[&str]) -> Pos {
         let mut path = vec![Seg::from("steps"), Seg::Index(index)];
         path.extend(rest.iter().map(|s| Seg::from(*s)));
         self.spec.pos(&path)
@@ -75,46 +76,116 @@ impl Flow<'_> {
         result.method = outgoing.method.to_string();
         result.url = outgoing.url.to_string();
 
-        let mut bearer = None;
-        if let Some(name) = &step.request.oauth2 {
-            let pos = self.pos(index, &["request", "oauth2"]);
-            let got = self.bearer(name, pos, result).await?;
-            attach(&mut outgoing, &got.token);
-            bearer = Some(got);
-        }
-
-        let mut response = self
-            .send(&outgoing, result, self.pos(index, &["request"]))
-            .await?;
-        if let Some(held) = &bearer {
-            let challenge = response.header("www-authenticate");
-            if says_invalid_token(response.status.as_u16(), challenge) {
-                result.trace.push("the server rejected the token as invalid: fetching a new one and retrying once".into());
-                let runner = self.runner;
-                runner
-                    .tokens
-                    .invalidate(&held.credentials, self.id, &held.token)
-                    .await;
-                let pos = self.pos(index, &["request", "oauth2"]);
-                let fresh = self.bearer(&held.definition, pos, result).await?;
-                if let Some(event) = &mut result.token {
-                    event.refreshed = true;
-                }
-                attach(&mut outgoing, &fresh.token);
-                response = self
-                    .send(&outgoing, result, self.pos(index, &["request"]))
-                    .await?;
-            }
-        }
-
+        let response = self.attempts(index, step, &mut outgoing, result).await?;
         result.status = Some(response.status.as_u16());
         let body = Body::parse(&response);
         if let Body::Json(json) = &body {
             self.learn_credentials(json);
         }
         self.capture(index, step, &response, &body, result);
-        self.check(index, step, &response, &body, result);
+        let block = Block {
+            index,
+            keys: &["check"],
+        };
+        self.check(block, &step.check, &response, &body, &mut result.checks);
         Ok(())
+    }
+
+    /// Sends the request as often as the step's `retry` asks, and returns the last outcome.
+    async fn attempts(
+        &mut self,
+        index: usize,
+        step: &Step,
+        outgoing: &mut Outgoing,
+        result: &mut StepResult,
+    ) -> Result<Response, StepError> {
+        let mut attempt = 1;
+        loop {
+            let outcome = self.authorized(index, step, outgoing, result).await;
+            let Some(policy) = &step.retry else {
+                return outcome;
+            };
+            let Some(asked) = self.wants_retry(index, policy, &outcome) else {
+                return outcome;
+            };
+            if attempt >= policy.attempts {
+                let note = format!("giving up after {attempt} attempts");
+                result.trace.push(note);
+                return outcome;
+            }
+            attempt += 1;
+            let wait = retry_wait(policy, attempt, asked);
+            let note = format!(
+                "attempt {attempt} of {} in {} ms",
+                policy.attempts,
+                wait.as_millis()
+            );
+            result.trace.push(note);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `None` when the outcome stands; otherwise the server's `Retry-After`, if any.
+    fn wants_retry(
+        &self,
+        index: usize,
+        policy: &Retry,
+        outcome: &Result<Response, StepError>,
+    ) -> Option<Option<Duration>> {
+        let response = match outcome {
+            Err(error) => {
+                return (policy.transport && error.exit == Exit::Transport).then_some(None);
+            }
+            Ok(response) => response,
+        };
+        let asked = retry_after(response);
+        if policy.statuses.contains(&response.status.as_u16()) {
+            return Some(asked);
+        }
+        let until = policy.until.as_ref()?;
+        let mut checks = Vec::new();
+        let block = Block {
+            index,
+            keys: &["retry", "until"],
+        };
+        self.check(block, until, response, &Body::parse(response), &mut checks);
+        checks.iter().any(|c| !c.passed).then_some(asked)
+    }
+
+    /// Sends once with the step's token, fetching a fresh one and sending again once if the
+    /// server rejects it as invalid.
+    async fn authorized(
+        &mut self,
+        index: usize,
+        step: &Step,
+        outgoing: &mut Outgoing,
+        result: &mut StepResult,
+    ) -> Result<Response, StepError> {
+        let request_pos = self.pos(index, &["request"]);
+        let Some(name) = &step.request.oauth2 else {
+            return self.send(outgoing, result, request_pos).await;
+        };
+        let token_pos = self.pos(index, &["request", "oauth2"]);
+        let held = self.bearer(name, token_pos, result).await?;
+        attach(outgoing, &held.token);
+        let response = self.send(outgoing, result, request_pos).await?;
+        let challenge = response.header("www-authenticate");
+        if !says_invalid_token(response.status.as_u16(), challenge) {
+            return Ok(response);
+        }
+
+        let note = "the server rejected the token as invalid: fetching a new one and retrying once";
+        result.trace.push(note.into());
+        let tokens = &self.runner.tokens;
+        tokens
+            .invalidate(&held.credentials, self.id, &held.token)
+            .await;
+        let fresh = self.bearer(&held.definition, token_pos, result).await?;
+        if let Some(event) = &mut result.token {
+            event.refreshed = true;
+        }
+        attach(outgoing, &fresh.token);
+        self.send(outgoing, result, request_pos).await
     }
 
     async fn send(
@@ -133,7 +204,7 @@ impl Flow<'_> {
             .send(outgoing)
             .await
             .map_err(|err| StepError {
-                exit: Exit::Transport,
+                exit: err.exit(),
                 message: err.to_string(),
                 pos,
             })?;
@@ -345,177 +416,6 @@ impl Flow<'_> {
             style: def.send_secret,
         })
     }
-
-    fn capture(
-        &mut self,
-        index: usize,
-        step: &Step,
-        response: &Response,
-        body: &Body,
-        result: &mut StepResult,
-    ) {
-        for (name, capture) in &step.capture {
-            let pos = self.pos(index, &["capture", name]);
-            match self.extract(capture, response, body) {
-                Ok(value) => {
-                    if capture.secret {
-                        self.runner.learn_secret(&value);
-                    }
-                    self.scope.set(name, value.clone());
-                    result.captures.push(Captured {
-                        name: name.clone(),
-                        value,
-                        secret: capture.secret,
-                    });
-                }
-                Err(why) => {
-                    let mut failed = CheckResult::new(
-                        &format!("capture {name}"),
-                        pos,
-                        false,
-                        "a value".into(),
-                        "nothing".into(),
-                    );
-                    failed.message = Some(why);
-                    result.checks.push(failed);
-                }
-            }
-        }
-    }
-
-    fn extract(
-        &self,
-        capture: &Capture,
-        response: &Response,
-        body: &Body,
-    ) -> Result<Value, String> {
-        let render = |text: &str| {
-            self.runner
-                .templates
-                .render_str(text, &self.scope)
-                .map_err(|e| e.to_string())
-        };
-        if let Some(path) = &capture.json {
-            let path = render(path)?;
-            return check::select(body, &path)?.ok_or_else(|| format!("`{path}` matched nothing"));
-        }
-        if let Some(header) = &capture.header {
-            let header = render(header)?;
-            let value = response
-                .header(&header)
-                .ok_or_else(|| format!("no `{header}` header"))?;
-            return Ok(Value::String(value.to_string()));
-        }
-        if capture.status {
-            return Ok(Value::from(response.status.as_u16()));
-        }
-        let pattern = capture.regex.as_deref().unwrap_or_default();
-        let regex = regex::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
-        let text = String::from_utf8_lossy(&response.body);
-        let found = regex
-            .captures(&text)
-            .ok_or_else(|| format!("regex `{pattern}` matched nothing"))?;
-        let group = found
-            .get(1)
-            .or_else(|| found.get(0))
-            .map(|m| m.as_str())
-            .unwrap_or_default();
-        Ok(Value::String(group.to_string()))
-    }
-
-    fn check(
-        &self,
-        index: usize,
-        step: &Step,
-        response: &Response,
-        body: &Body,
-        result: &mut StepResult,
-    ) {
-        let checks = &step.check;
-        if let Some(status) = &checks.status {
-            let pos = self.pos(index, &["check", "status"]);
-            result.checks.push(check::status(status, response, pos));
-        }
-        for (name, predicates) in &checks.headers {
-            let subject = response.header(name).map(|v| Value::String(v.to_string()));
-            let what = format!("header {name}");
-            self.predicates(
-                index,
-                &["check", "headers", name],
-                &what,
-                predicates,
-                subject.as_ref(),
-                result,
-            );
-        }
-        for (path, predicates) in &checks.json {
-            let what = format!("json {path}");
-            let at = ["check", "json", path.as_str()];
-            let selected = self
-                .runner
-                .templates
-                .render_str(path, &self.scope)
-                .map_err(|e| e.to_string())
-                .and_then(|path| check::select(body, &path));
-            match selected {
-                Ok(subject) => {
-                    self.predicates(index, &at, &what, predicates, subject.as_ref(), result)
-                }
-                Err(why) => {
-                    let mut failed = CheckResult::new(
-                        &what,
-                        self.pos(index, &at),
-                        false,
-                        "a JSON body".into(),
-                        "none".into(),
-                    );
-                    failed.message = Some(why);
-                    result.checks.push(failed);
-                }
-            }
-        }
-        if let Some(predicates) = &checks.body {
-            let text = Value::String(String::from_utf8_lossy(&response.body).into_owned());
-            self.predicates(
-                index,
-                &["check", "body"],
-                "body",
-                predicates,
-                Some(&text),
-                result,
-            );
-        }
-    }
-
-    fn predicates(
-        &self,
-        index: usize,
-        at: &[&str],
-        what: &str,
-        predicates: &crate::spec::Predicates,
-        subject: Option<&Value>,
-        result: &mut StepResult,
-    ) {
-        for predicate in &predicates.0 {
-            let mut path = at.to_vec();
-            path.push(predicate.op.name());
-            let pos = self.pos(index, &path);
-            let expected = self
-                .runner
-                .templates
-                .render_yaml(&predicate.expected, &self.scope);
-            let checked = match expected {
-                Ok(expected) => check::predicate(what, predicate, subject, &expected, pos),
-                Err(err) => {
-                    let label = format!("{what} {}", predicate.op.name());
-                    let mut failed = CheckResult::new(&label, pos, false, "?".into(), "?".into());
-                    failed.message = Some(err.to_string());
-                    failed
-                }
-            };
-            result.checks.push(checked);
-        }
-    }
 }
 
 /// Field names whose values are credentials wherever they appear in a form or JSON body,
@@ -547,6 +447,25 @@ impl Flow<'_> {
     }
 }
 
+/// The wait before `attempt`: the policy's delay, or longer if the server asked, capped.
+fn retry_wait(policy: &Retry, attempt: u32, asked: Option<Duration>) -> Duration {
+    let planned = policy.delay_before(attempt);
+    asked.map_or(planned, |asked| asked.min(policy.max_delay()).max(planned))
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 10.2.3).
+pub(super) fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
 fn attach(outgoing: &mut Outgoing, token: &Secret) {
     if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
         outgoing.headers.insert(AUTHORIZATION, value);
@@ -555,7 +474,7 @@ fn attach(outgoing: &mut Outgoing, token: &Secret) {
 
 fn token_failure(name: &str, err: TokenError, pos: Pos) -> StepError {
     let exit = match err {
-        TokenError::Transport(_) => Exit::Transport,
+        TokenError::Transport(ref transport) => transport.exit(),
         _ => Exit::CheckFailed,
     };
     StepError {

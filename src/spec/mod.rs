@@ -210,6 +210,62 @@ pub struct Step {
     pub capture: IndexMap<String, Capture>,
     #[serde(default)]
     pub check: Checks,
+    /// Send again on transient failures, or poll until a condition holds.
+    pub retry: Option<Retry>,
+}
+
+/// When and how often a step is sent again. Each attempt after the first waits `delay`,
+/// multiplied by `backoff` each time, at most `max_delay`; a `Retry-After` from the
+/// server is honoured up to `max_delay` too.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    #[serde(default, deserialize_with = "load::duration_opt")]
+    pub delay: Option<Duration>,
+    #[serde(default = "default_backoff")]
+    pub backoff: f64,
+    #[serde(default, deserialize_with = "load::duration_opt")]
+    pub max_delay: Option<Duration>,
+    /// Statuses that are retried.
+    #[serde(default = "default_retry_statuses")]
+    pub statuses: Vec<u16>,
+    /// Whether a request that got no whole response is retried.
+    #[serde(default = "default_true")]
+    pub transport: bool,
+    /// Poll: send again until these checks pass.
+    pub until: Option<Checks>,
+}
+
+impl Retry {
+    pub const DEFAULT_DELAY: Duration = Duration::from_secs(1);
+    pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
+
+    /// The wait before attempt `attempt` (2 for the first retry).
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        let first = self.delay.unwrap_or(Self::DEFAULT_DELAY).as_secs_f64();
+        let factor = self.backoff.max(1.0).powi(attempt.saturating_sub(2) as i32);
+        // `min` keeps an overflowing product finite before it becomes a Duration.
+        Duration::from_secs_f64((first * factor).min(self.max_delay().as_secs_f64()))
+    }
+
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay.unwrap_or(Self::DEFAULT_MAX_DELAY)
+    }
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+fn default_backoff() -> f64 {
+    1.0
+}
+
+fn default_retry_statuses() -> Vec<u16> {
+    vec![429, 502, 503, 504]
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::load::Problem;
 use super::predicate::Op;
-use super::{Capture, Predicates, Request, Seg, Spec, Step};
+use super::{Capture, Checks, Predicates, Request, Seg, Spec, Step};
 
 pub(super) fn structure(spec: &Spec) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -73,20 +73,43 @@ fn step_problems(spec: &Spec, step: &Step, at: &[Seg], out: &mut Vec<Problem>) {
         capture_problems(spec, capture, &capture_at, out);
     }
 
-    let check_at = path(&[at, &["check".into()]]);
-    for (json_path, predicates) in &step.check.json {
-        let key_at = path(&[&check_at, &["json".into(), json_path.as_str().into()]]);
+    checks_problems(spec, &step.check, &path(&[at, &["check".into()]]), out);
+    if let Some(retry) = &step.retry {
+        let retry_at = path(&[at, &["retry".into()]]);
+        if retry.attempts == 0 {
+            let message = "`attempts` counts the first one too: it must be at least 1";
+            out.push(Problem::new(
+                spec.pos(&path(&[&retry_at, &["attempts".into()]])),
+                message,
+            ));
+        }
+        if !retry.backoff.is_finite() {
+            let message = "`backoff` must be a finite number such as 2";
+            out.push(Problem::new(
+                spec.pos(&path(&[&retry_at, &["backoff".into()]])),
+                message,
+            ));
+        }
+        if let Some(until) = &retry.until {
+            checks_problems(spec, until, &path(&[&retry_at, &["until".into()]]), out);
+        }
+    }
+}
+
+fn checks_problems(spec: &Spec, checks: &Checks, check_at: &[Seg], out: &mut Vec<Problem>) {
+    for (json_path, predicates) in &checks.json {
+        let key_at = path(&[check_at, &["json".into(), json_path.as_str().into()]]);
         if let Some(message) = jsonpath_problem(json_path) {
             out.push(Problem::new(spec.key_pos(&key_at), message));
         }
         predicate_problems(spec, predicates, &key_at, out);
     }
-    for (name, predicates) in &step.check.headers {
-        let key_at = path(&[&check_at, &["headers".into(), name.as_str().into()]]);
+    for (name, predicates) in &checks.headers {
+        let key_at = path(&[check_at, &["headers".into(), name.as_str().into()]]);
         predicate_problems(spec, predicates, &key_at, out);
     }
-    if let Some(predicates) = &step.check.body {
-        predicate_problems(spec, predicates, &path(&[&check_at, &["body".into()]]), out);
+    if let Some(predicates) = &checks.body {
+        predicate_problems(spec, predicates, &path(&[check_at, &["body".into()]]), out);
     }
 }
 

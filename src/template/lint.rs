@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use super::{TemplateError, Templates};
 use crate::spec::load::Problem;
 use crate::spec::predicate::Predicates;
-use crate::spec::{Seg, Spec, Step};
+use crate::spec::{Checks, Seg, Spec, Step};
 
 /// The names a spec can rely on before its first step.
 #[derive(Debug, Default, Clone)]
@@ -118,15 +118,27 @@ impl Linter<'_> {
         }
         self.known.names.extend(step.capture.keys().cloned());
 
-        for (name, predicates) in &step.check.headers {
-            self.predicates(&at(&["check", "headers", name]), predicates);
+        if let Some(until) = step.retry.as_ref().and_then(|r| r.until.as_ref()) {
+            self.checks(&at(&["retry", "until"]), until);
         }
-        for (path, predicates) in &step.check.json {
-            self.text(&at(&["check", "json", path]), path);
-            self.predicates(&at(&["check", "json", path]), predicates);
+        self.checks(&at(&["check"]), &step.check);
+    }
+
+    fn checks(&mut self, at: &[Seg], checks: &Checks) {
+        let under = |rest: &[&str]| {
+            let mut path = at.to_vec();
+            path.extend(rest.iter().map(|s| Seg::from(*s)));
+            path
+        };
+        for (name, predicates) in &checks.headers {
+            self.predicates(&under(&["headers", name]), predicates);
         }
-        if let Some(predicates) = &step.check.body {
-            self.predicates(&at(&["check", "body"]), predicates);
+        for (path, predicates) in &checks.json {
+            self.text(&under(&["json", path]), path);
+            self.predicates(&under(&["json", path]), predicates);
+        }
+        if let Some(predicates) = &checks.body {
+            self.predicates(&under(&["body"]), predicates);
         }
     }
 
