@@ -169,7 +169,7 @@ async fn run_with(
         fail_fast: args.fail_fast,
         verbose: args.verbose,
     };
-    let specs = suite::run(Arc::new(runner), specs, &options, out).await;
+    let specs = suite::run(Arc::new(runner), specs, &options, out, err).await;
     let result = RunResult {
         specs,
         tokens_requested: tokens.requested(),

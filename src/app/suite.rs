@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::exit::Exit;
 use crate::report::{Output, human};
 use crate::run::Runner;
-use crate::run::result::{SpecResult, StepResult};
+use crate::run::result::{SpecResult, StepError, StepResult};
 use crate::spec::Spec;
 
 pub struct SuiteOptions {
@@ -26,54 +26,98 @@ pub struct SuiteOptions {
 /// A run shorter than this shows no progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_millis(700);
 
-/// Runs `specs` and returns one result per spec, in the order given.
+/// Runs `specs` and returns one result per spec, in the order given. Ctrl-C stops new
+/// starts, gives requests in flight a short grace, and reports what finished.
 pub async fn run(
     runner: Arc<Runner>,
     specs: Vec<Arc<Spec>>,
     options: &SuiteOptions,
     out: &mut Output,
+    err: &mut Output,
 ) -> Vec<SpecResult> {
     let total = specs.len();
-    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Shared {
+        stop: Arc::new(AtomicBool::new(false)),
+        launched: Arc::new(AtomicUsize::new(0)),
+    };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let limits = (options.jobs, options.fail_fast);
     let launcher = tokio::spawn(launch(
-        runner,
+        runner.clone(),
         specs.clone(),
-        options.jobs,
-        options.fail_fast,
-        stop.clone(),
+        limits,
+        shared.clone(),
         done_tx,
     ));
 
     let progress = Progress::new(total);
     let mut pending = BTreeMap::new();
     let mut results = Vec::with_capacity(total);
-    while let Some((index, result)) = done_rx.recv().await {
-        pending.insert(index, result);
-        while let Some(result) = pending.remove(&results.len()) {
-            progress.suspend(|| human::print_spec(out, &result, options.verbose));
-            results.push(result);
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut deadline = None;
+    loop {
+        let grace_over = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            done = done_rx.recv() => {
+                let Some((index, result)) = done else { break };
+                pending.insert(index, result);
+                while let Some(result) = pending.remove(&results.len()) {
+                    progress.suspend(|| human::print_spec(out, &result, options.verbose));
+                    results.push(result);
+                }
+                progress.tick(results.len() + pending.len());
+            }
+            _ = &mut interrupt, if deadline.is_none() => {
+                shared.stop.store(true, Ordering::Relaxed);
+                runner.stop.trigger();
+                deadline = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
+                let note = format!(
+                    "interrupted: no new requests; waiting up to {} s for those in flight",
+                    INTERRUPT_GRACE.as_secs()
+                );
+                progress.suspend(|| err.warn(&note));
+            }
+            _ = grace_over => break,
         }
-        progress.tick(results.len() + pending.len());
     }
-    let _ = launcher.await;
+    launcher.abort();
     progress.finish();
 
-    // Specs never started because of --fail-fast are still reported, once each.
-    for spec in specs.iter().skip(results.len()) {
-        let result = not_run(spec);
+    // Specs that were cut short or never started are still reported, once each.
+    let launched = shared.launched.load(Ordering::Relaxed);
+    for (index, spec) in specs.iter().enumerate().skip(results.len()) {
+        let result = match pending.remove(&index) {
+            Some(result) => result,
+            None if index < launched => interrupted(spec),
+            None => not_run(spec),
+        };
         human::print_spec(out, &result, options.verbose);
         results.push(result);
     }
     results
 }
 
+/// How long requests in flight may finish after Ctrl-C.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+
+/// What the main loop and the launcher share.
+#[derive(Clone)]
+struct Shared {
+    stop: Arc<AtomicBool>,
+    launched: Arc<AtomicUsize>,
+}
+
 async fn launch(
     runner: Arc<Runner>,
     specs: Vec<Arc<Spec>>,
-    jobs: usize,
-    fail_fast: bool,
-    stop: Arc<AtomicBool>,
+    (jobs, fail_fast): (usize, bool),
+    shared: Shared,
     done: mpsc::UnboundedSender<(usize, SpecResult)>,
 ) {
     let slots = Arc::new(Semaphore::new(jobs.max(1)));
@@ -81,11 +125,12 @@ async fn launch(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        if stop.load(Ordering::Relaxed) {
+        if shared.stop.load(Ordering::Relaxed) {
             return;
         }
+        shared.launched.fetch_add(1, Ordering::Relaxed);
         let runner = runner.clone();
-        let stop = stop.clone();
+        let stop = shared.stop.clone();
         let done = done.clone();
         tokio::spawn(async move {
             let result = runner.run_spec(&spec).await;
@@ -96,6 +141,19 @@ async fn launch(
             drop(permit);
         });
     }
+}
+
+/// A spec that was running when the run was interrupted.
+fn interrupted(spec: &Spec) -> SpecResult {
+    let mut result = not_run(spec);
+    let mut step = StepResult::new("interrupted", Default::default());
+    step.error = Some(StepError {
+        exit: Exit::Interrupted,
+        message: "interrupted before this spec finished".into(),
+        pos: Default::default(),
+    });
+    result.steps.insert(0, step);
+    result
 }
 
 fn not_run(spec: &Spec) -> SpecResult {

@@ -13,12 +13,14 @@ pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     if spec.not_run() {
         let skip = out.paint(Tone::Dim, "SKIP");
         out.line(&format!(
-            "{skip} {path}  {title}  (not run: --fail-fast after a failure)"
+            "{skip} {path}  {title}  (not run: the run stopped before it)"
         ));
         return;
     }
     let mark = if spec.passed() {
         out.paint(Tone::Pass, "PASS")
+    } else if spec.outcome() == crate::exit::Exit::Interrupted {
+        out.paint(Tone::Warn, "STOP")
     } else {
         out.paint(Tone::Fail, "FAIL")
     };
@@ -47,16 +49,19 @@ fn print_step(out: &mut Output, path: &str, step: &StepResult, verbose: bool) {
     } else {
         out.paint(Tone::Fail, "✗")
     };
-    let status = step
-        .status
-        .map_or_else(|| "---".to_string(), |s| s.to_string());
-    let timing = out.paint(Tone::Dim, &millis(step.elapsed));
-    out.line(&format!(
-        "  {mark} {}  {} {}  {status}  {timing}",
-        step.name,
-        step.method,
-        path_of(&step.url)
-    ));
+    if step.method.is_empty() {
+        out.line(&format!("  {mark} {}  (not sent)", step.name));
+    } else {
+        let status = step
+            .status
+            .map_or_else(|| "---".to_string(), |s| s.to_string());
+        let timing = out.paint(Tone::Dim, &millis(step.elapsed));
+        let path = path_of(&step.url);
+        out.line(&format!(
+            "  {mark} {}  {} {path}  {status}  {timing}",
+            step.name, step.method
+        ));
+    }
     if verbose {
         for note in &step.trace {
             out.line(&format!("      {}", out.paint(Tone::Dim, note)));
@@ -65,10 +70,12 @@ fn print_step(out: &mut Output, path: &str, step: &StepResult, verbose: bool) {
     if let Some(error) = &step.error {
         let label = out.paint(Tone::Fail, "error:");
         out.line(&format!("      {label} {}", error.message));
-        out.line(&format!(
-            "        at {path}:{}:{}",
-            error.pos.line, error.pos.column
-        ));
+        if error.pos.line > 0 {
+            out.line(&format!(
+                "        at {path}:{}:{}",
+                error.pos.line, error.pos.column
+            ));
+        }
     }
     for check in step.checks.iter().filter(|c| !c.passed) {
         print_failed_check(out, path, check);

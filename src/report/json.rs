@@ -6,7 +6,7 @@
 //! ```text
 //! {
 //!   "runner_report": 1,
-//!   "summary": { "specs", "passed", "failed", "steps", "requests",
+//!   "summary": { "specs", "passed", "failed", "not_run", "steps", "requests",
 //!                "tokens_requested", "tokens_reused", "duration_ms", "exit_code" },
 //!   "specs": [{
 //!     "path", "name", "outcome", "duration_ms",
@@ -27,7 +27,8 @@
 //!
 //! `outcome` is `passed`, `failed` (a check failed or a token request was refused),
 //! `error` (the step was invalid or its request could not complete) or `interrupted`;
-//! steps can also be `skipped`. `summary.failed` counts every spec that did not pass.
+//! steps can also be `skipped`, and specs `not_run` (after `--fail-fast` or Ctrl-C).
+//! `summary.failed` counts every spec that ran and did not pass.
 
 use std::time::Duration;
 
@@ -68,6 +69,7 @@ struct Summary {
     specs: usize,
     passed: usize,
     failed: usize,
+    not_run: usize,
     steps: usize,
     requests: usize,
     tokens_requested: u64,
@@ -79,15 +81,13 @@ struct Summary {
 impl Summary {
     fn of(run: &RunResult) -> Summary {
         let specs = run.specs.len();
-        let passed = run
-            .specs
-            .iter()
-            .filter(|s| s.outcome() == Exit::Passed)
-            .count();
+        let passed = run.specs.iter().filter(|s| s.passed()).count();
+        let not_run = run.specs.iter().filter(|s| s.not_run()).count();
         Summary {
             specs,
             passed,
-            failed: specs - passed,
+            failed: specs - passed - not_run,
+            not_run,
             steps: run.specs.iter().map(|s| s.steps.len()).sum(),
             requests: run.requests(),
             tokens_requested: run.tokens_requested,
@@ -112,7 +112,11 @@ impl SpecView<'_> {
         SpecView {
             path: spec.path.display().to_string(),
             name: &spec.name,
-            outcome: outcome(spec.outcome()),
+            outcome: if spec.not_run() {
+                "not_run"
+            } else {
+                outcome(spec.outcome())
+            },
             duration_ms: millis(spec.elapsed),
             steps: spec.steps.iter().map(|s| StepView::of(spec, s)).collect(),
         }
@@ -407,6 +411,7 @@ mod tests {
             "specs",
             "passed",
             "failed",
+            "not_run",
             "steps",
             "requests",
             "tokens_requested",
@@ -442,7 +447,7 @@ mod tests {
     fn the_summary_counts_the_run() {
         let summary = &rendered()["summary"];
         let expected = json!({
-            "specs": 3, "passed": 1, "failed": 2, "steps": 4, "requests": 4,
+            "specs": 3, "passed": 1, "failed": 2, "not_run": 0, "steps": 4, "requests": 4,
             "tokens_requested": 1, "tokens_reused": 1, "duration_ms": 1234, "exit_code": 3,
         });
         assert_eq!(summary, &expected);

@@ -7,10 +7,11 @@ mod step;
 mod verify;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use crate::auth::TokenStore;
 use crate::exit::Exit;
@@ -31,7 +32,39 @@ pub struct Runner {
     /// `--var` and `--env-file` values, which override spec vars of the same name.
     pub overrides: Vec<(String, String)>,
     pub verbose: bool,
+    /// Set on Ctrl-C: no step starts and no wait goes on after it.
+    pub stop: Arc<Stop>,
     flows: AtomicU64,
+}
+
+/// A stop signal that steps check before sending and that cuts waits short.
+#[derive(Default)]
+pub struct Stop {
+    set: AtomicBool,
+    wake: Notify,
+}
+
+impl Stop {
+    pub fn trigger(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.wake.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `duration`; returns false if the stop came first.
+    pub async fn sleep(&self, duration: std::time::Duration) -> bool {
+        let woken = self.wake.notified();
+        if self.is_set() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => true,
+            _ = woken => false,
+        }
+    }
 }
 
 impl Runner {
@@ -44,6 +77,7 @@ impl Runner {
             env: Map::new(),
             overrides: Vec::new(),
             verbose: false,
+            stop: Arc::new(Stop::default()),
             flows: AtomicU64::new(0),
         }
     }
@@ -80,6 +114,11 @@ impl Runner {
         };
         let mut failed = false;
         for (index, step) in spec.doc.steps.iter().enumerate() {
+            if !failed && self.stop.is_set() {
+                out.push(interrupted(step, step_pos(spec, index)));
+                failed = true;
+                continue;
+            }
             if failed {
                 let mut skipped = StepResult::new(&step.name, step_pos(spec, index));
                 skipped.skipped = true;
@@ -137,6 +176,17 @@ impl Runner {
             other => self.redactor.add(&other.to_string()),
         }
     }
+}
+
+/// A step that was not sent because the run was interrupted.
+pub(crate) fn interrupted(step: &crate::spec::Step, pos: crate::spec::Pos) -> StepResult {
+    let mut result = StepResult::new(&step.name, pos);
+    result.error = Some(StepError {
+        exit: Exit::Interrupted,
+        message: "interrupted before it was sent".into(),
+        pos,
+    });
+    result
 }
 
 /// A spec's display name: its `name`, or its path.

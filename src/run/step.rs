@@ -47,8 +47,12 @@ impl Flow<'_> {
             .file_of(&[Seg::from("steps"), Seg::Index(index)])
             .to_path_buf();
         let started = Instant::now();
-        if let Some(delay) = step.delay {
-            tokio::time::sleep(delay).await;
+        if let Some(delay) = step.delay
+            && !self.runner.stop.sleep(delay).await
+        {
+            let mut stopped = super::interrupted(step, result.pos);
+            stopped.file = result.file;
+            return stopped;
         }
         if let Err(error) = self.exchange(index, step, &mut result).await {
             result.error = Some(error);
@@ -121,7 +125,12 @@ impl Flow<'_> {
                 wait.as_millis()
             );
             result.trace.push(note);
-            tokio::time::sleep(wait).await;
+            if !self.runner.stop.sleep(wait).await {
+                result
+                    .trace
+                    .push("interrupted while waiting to retry".into());
+                return outcome;
+            }
         }
     }
 
