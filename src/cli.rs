@@ -28,6 +28,13 @@ pub struct Cli {
 pub enum Command {
     /// Serve the embedded Umbraco Management API stand-in until stopped.
     Sandbox(SandboxArgs),
+    /// Print the JSON Schema of the spec format (for editor completion).
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Check specs without sending anything.
     Validate {
         /// Spec files or directories.

@@ -28,8 +28,24 @@ pub async fn main(cli: Cli) -> Exit {
     match cli.command {
         Some(Command::Sandbox(args)) => sandbox(args).await,
         Some(Command::Validate { specs }) => validate(&specs, &cli.run),
+        Some(Command::Schema) => print_raw(spec::spec_schema().as_bytes()),
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            // Into a buffer first: clap_complete panics if its writer fails, as a
+            // closed pipe does.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "runner", &mut script);
+            print_raw(&script)
+        }
         None => run(cli.run).await,
     }
+}
+
+/// Writes generated text that holds no secret to stdout; a closed pipe is not an error.
+fn print_raw(bytes: &[u8]) -> Exit {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(bytes);
+    Exit::Passed
 }
 
 async fn sandbox(args: SandboxArgs) -> Exit {

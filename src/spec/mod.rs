@@ -7,6 +7,7 @@ pub mod include;
 pub mod load;
 pub mod locate;
 pub mod predicate;
+mod schema;
 mod shape;
 mod validate;
 
@@ -17,12 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use include::load_spec;
 pub use load::{SpecError, load_file, load_str};
 pub use locate::{Pos, Positions};
 pub use predicate::{Predicates, TypeName};
+pub use schema::{DurationText, spec_schema};
 
 /// A loaded spec: the parsed document plus where it came from. With `include`, the
 /// document is merged from several files and [`Origins`] says which part came from where.
@@ -151,7 +154,7 @@ impl From<usize> for Seg {
 }
 
 /// The top level of a spec file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpecDoc {
     pub name: Option<String>,
@@ -160,9 +163,11 @@ pub struct SpecDoc {
     #[serde(default)]
     pub include: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
     pub vars: IndexMap<String, serde_yaml::Value>,
     /// Variables whose values are masked wherever they would be shown.
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, serde_json::Value>")]
     pub secrets: IndexMap<String, serde_yaml::Value>,
     /// Named OAuth2 client-credentials definitions that steps refer to.
     #[serde(default)]
@@ -173,7 +178,7 @@ pub struct SpecDoc {
 }
 
 /// How a client obtains a token with the client credentials grant (RFC 6749 4.4).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCredentials {
     pub token_url: String,
@@ -188,7 +193,7 @@ pub struct ClientCredentials {
 }
 
 /// Where the client secret travels in a token request.
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Deserialize, JsonSchema, Default, Clone, Copy, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretStyle {
     /// HTTP Basic with id and secret form-urlencoded first (RFC 6749 2.3.1).
@@ -198,12 +203,13 @@ pub enum SecretStyle {
     Form,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
     /// Wait this long before sending, e.g. `500ms` or `2s`.
     #[serde(default, deserialize_with = "load::duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     pub delay: Option<Duration>,
     pub request: Request,
     #[serde(default)]
@@ -217,17 +223,19 @@ pub struct Step {
 /// When and how often a step is sent again. Each attempt after the first waits `delay`,
 /// multiplied by `backoff` each time, at most `max_delay`; a `Retry-After` from the
 /// server is honoured up to `max_delay` too.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     /// Attempts in all, the first included.
     #[serde(default = "default_attempts")]
     pub attempts: u32,
     #[serde(default, deserialize_with = "load::duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     pub delay: Option<Duration>,
     #[serde(default = "default_backoff")]
     pub backoff: f64,
     #[serde(default, deserialize_with = "load::duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     pub max_delay: Option<Duration>,
     /// Statuses that are retried.
     #[serde(default = "default_retry_statuses")]
@@ -268,7 +276,7 @@ fn default_retry_statuses() -> Vec<u16> {
     vec![429, 502, 503, 504]
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     #[serde(default = "default_method")]
@@ -279,6 +287,7 @@ pub struct Request {
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     /// A JSON body; strings inside are templated.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<serde_yaml::Value>,
     /// A form-urlencoded body.
     pub form: Option<IndexMap<String, String>>,
@@ -292,6 +301,7 @@ pub struct Request {
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
     #[serde(default, deserialize_with = "load::duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     pub timeout: Option<Duration>,
 }
 
@@ -303,7 +313,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
     pub username: String,
@@ -311,7 +321,7 @@ pub struct BasicAuth {
 }
 
 /// Where a captured value comes from. Exactly one source is set.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capture {
     pub json: Option<String>,
@@ -325,7 +335,7 @@ pub struct Capture {
 }
 
 /// What a response must satisfy.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Checks {
     pub status: Option<StatusCheck>,

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_yaml::Value;
@@ -57,7 +58,7 @@ impl Op {
 }
 
 /// The JSON types a `type` predicate can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TypeName {
     String,
@@ -84,22 +85,42 @@ impl TypeName {
 }
 
 /// The map form, so that serde reports unknown operators and wrong types itself.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct OperatorMap {
+#[schemars(title = "Operators")]
+pub(super) struct OperatorMap {
+    #[schemars(with = "Option<serde_json::Value>")]
     equals: Option<Value>,
+    #[schemars(with = "Option<serde_json::Value>")]
     not_equals: Option<Value>,
     exists: Option<bool>,
     #[serde(rename = "type")]
     type_: Option<TypeName>,
+    /// A regex the string must match.
     matches: Option<String>,
+    #[schemars(with = "Option<serde_json::Value>")]
     contains: Option<Value>,
+    #[schemars(with = "Option<NumberOrTemplate>")]
     lt: Option<Value>,
+    #[schemars(with = "Option<NumberOrTemplate>")]
     le: Option<Value>,
+    #[schemars(with = "Option<NumberOrTemplate>")]
     gt: Option<Value>,
+    #[schemars(with = "Option<NumberOrTemplate>")]
     ge: Option<Value>,
+    #[schemars(with = "Option<NumberOrTemplate>")]
     length: Option<Value>,
+    #[schemars(with = "Option<Vec<serde_json::Value>>")]
     one_of: Option<Vec<Value>>,
+}
+
+/// A number, or a template that renders to one.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum NumberOrTemplate {
+    Number(f64),
+    Template(String),
 }
 
 impl OperatorMap {
