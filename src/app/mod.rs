@@ -318,34 +318,38 @@ fn load_all(
         names: args.vars.iter().map(|(n, _)| n.clone()).collect(),
         env: env.keys().cloned().collect(),
     };
-    let mut specs = Vec::new();
+    let mut loaded = Vec::new();
     let mut failed = false;
     for file in files {
-        let loaded = spec::load_spec(&file).and_then(|spec| {
-            let problems = lint(&spec, &templates, &known);
-            if problems.is_empty() {
-                Ok(spec)
-            } else {
-                Err(SpecError::Invalid {
-                    path: spec.path,
-                    source_text: spec.source,
-                    problems,
-                })
-            }
-        });
-        match loaded {
-            Ok(spec) => specs.push(spec),
+        match spec::load_spec(&file) {
+            Ok(spec) => loaded.push(spec),
             Err(e) => {
                 err.line(&render_spec_error(&e, err.color()));
                 failed = true;
             }
         }
     }
-    // Sharding comes after fragments are known, which takes every file into account.
-    let specs = without_fragments(specs, err)?;
+    // Fragments are known only once every file is loaded; they are checked as part of the
+    // specs that include them, where their variables are defined.
+    let mut specs = without_fragments(loaded, err)?;
+    specs.retain(|spec| {
+        let problems = lint(spec, &templates, &known);
+        if problems.is_empty() {
+            return true;
+        }
+        let error = SpecError::Invalid {
+            path: spec.path.clone(),
+            source_text: spec.source.clone(),
+            problems,
+        };
+        err.line(&render_spec_error(&error, err.color()));
+        failed = true;
+        false
+    });
     if failed {
         return None;
     }
+    // Sharding comes after fragments are known, which takes every file into account.
     Some(match args.shard {
         Some(shard) => shard.take(specs),
         None => specs,

@@ -47,22 +47,38 @@ impl Shard {
     }
 }
 
-/// Every spec file named by `args`, sorted and without duplicates.
+/// Every spec file named by `args`, sorted, each once even when named two ways.
 pub fn discover(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = BTreeSet::new();
     for arg in args {
         let text = arg.to_string_lossy();
+        let before = files.len();
         if !arg.exists() && is_pattern(&text) {
             expand_glob(&text, &mut files)?;
         } else if arg.is_dir() {
             walk(arg, &mut files).map_err(|e| format!("cannot read {}: {e}", arg.display()))?;
+            if files.len() == before && !files.iter().any(|f| f.starts_with(arg)) {
+                return Err(format!(
+                    "{}: no *.yaml or *.yml spec file in it",
+                    arg.display()
+                ));
+            }
         } else if arg.exists() {
             files.insert(arg.clone());
         } else {
             return Err(format!("{}: no such file or directory", arg.display()));
         }
     }
-    Ok(files.into_iter().collect())
+    Ok(once_each(files))
+}
+
+/// Keeps the first spelling of each file (`specs/a.yaml` and `./specs/a.yaml` are one).
+fn once_each(files: BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    files
+        .into_iter()
+        .filter(|file| seen.insert(file.canonicalize().unwrap_or_else(|_| file.clone())))
+        .collect()
 }
 
 fn is_pattern(text: &str) -> bool {
@@ -71,18 +87,20 @@ fn is_pattern(text: &str) -> bool {
 
 fn expand_glob(pattern: &str, files: &mut BTreeSet<PathBuf>) -> Result<(), String> {
     let paths = glob::glob(pattern).map_err(|e| format!("invalid pattern `{pattern}`: {e}"))?;
-    let before = files.len();
+    let mut matched = BTreeSet::new();
     for path in paths {
         let path = path.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
         if path.is_dir() {
-            walk(&path, files).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            walk(&path, &mut matched)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         } else if is_spec_file(&path) {
-            files.insert(path);
+            matched.insert(path);
         }
     }
-    if files.len() == before {
+    if matched.is_empty() {
         return Err(format!("`{pattern}` matches no spec file"));
     }
+    files.extend(matched);
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use crate::exit::Exit;
 use crate::report::{Output, human};
 use crate::run::Runner;
 use crate::run::result::{SpecResult, StepError, StepResult};
-use crate::spec::Spec;
+use crate::spec::{Seg, Spec};
 
 pub struct SuiteOptions {
     pub jobs: usize,
@@ -161,8 +161,11 @@ fn not_run(spec: &Spec) -> SpecResult {
         .doc
         .steps
         .iter()
-        .map(|step| {
-            let mut result = StepResult::new(&step.name, Default::default());
+        .enumerate()
+        .map(|(index, step)| {
+            let at = [Seg::from("steps"), Seg::Index(index)];
+            let mut result = StepResult::new(&step.name, spec.pos(&at));
+            result.file = spec.file_of(&at).to_path_buf();
             result.skipped = true;
             result
         })

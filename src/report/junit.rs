@@ -52,7 +52,7 @@ fn step_file(spec: &SpecResult, step: &StepResult) -> String {
 fn status(path: &str, step: &StepResult) -> TestCaseStatus {
     if step.skipped {
         let mut status = TestCaseStatus::skipped();
-        status.set_message("an earlier step failed");
+        status.set_message("not run: an earlier step failed or the run stopped");
         return status;
     }
     match &step.error {

@@ -29,7 +29,9 @@ fn point(number: usize, spec: &SpecResult, step: &StepResult) -> String {
     let title = format!("{}: {}", spec.path.display(), step.name);
     let title = description(&title);
     if step.skipped {
-        return format!("ok {number} - {title} # SKIP an earlier step failed\n");
+        return format!(
+            "ok {number} - {title} # SKIP not run: an earlier step failed or the run stopped\n"
+        );
     }
     let failures = failures(&step_file(spec, step), step);
     if failures.is_empty() {
@@ -155,7 +157,7 @@ mod tests {
         let expected = [
             "ok 1 - specs/ok.yaml: Current user",
             "not ok 2 - specs/bad.yaml: Current user",
-            "ok 3 - specs/bad.yaml: Later # SKIP an earlier step failed",
+            "ok 3 - specs/bad.yaml: Later # SKIP not run: an earlier step failed or the run stopped",
             "not ok 4 - specs/down.yaml: Server status",
         ];
         assert_eq!(points, expected);

@@ -105,8 +105,17 @@ impl Positions {
 }
 
 enum Frame {
-    Map { path: Vec<Seg>, key: Option<String> },
-    Seq { path: Vec<Seg>, next: usize },
+    Map {
+        path: Vec<Seg>,
+        key: Option<String>,
+        /// No key seen yet: the first key's place becomes the mapping's place, since the
+        /// parser marks a block mapping where its first colon is.
+        first: bool,
+    },
+    Seq {
+        path: Vec<Seg>,
+        next: usize,
+    },
 }
 
 struct Builder<'a> {
@@ -131,7 +140,7 @@ impl Builder<'_> {
                 *next += 1;
                 Some(child)
             }
-            Some(Frame::Map { path, key }) => match key.take() {
+            Some(Frame::Map { path, key, first }) => match key.take() {
                 Some(name) => {
                     let mut child = path.clone();
                     child.push(Seg::Key(name));
@@ -142,6 +151,9 @@ impl Builder<'_> {
                         Event::Scalar(text, ..) => text.clone(),
                         _ => String::from("?"),
                     };
+                    if std::mem::take(first) {
+                        self.out.values.insert(path_hash(path), pos);
+                    }
                     let mut child = path.clone();
                     child.push(Seg::Key(name.clone()));
                     self.out.keys.insert(path_hash(&child), pos);
@@ -178,7 +190,11 @@ impl MarkedEventReceiver for Builder<'_> {
                 });
                 self.out.values.insert(path_hash(&path), pos);
                 let frame = match event {
-                    Event::MappingStart(..) => Frame::Map { path, key: None },
+                    Event::MappingStart(..) => Frame::Map {
+                        path,
+                        key: None,
+                        first: true,
+                    },
                     _ => Frame::Seq { path, next: 0 },
                 };
                 self.stack.push(frame);
@@ -215,6 +231,14 @@ mod tests {
         assert_eq!(&source[pos.offset..pos.offset + 8], "http://a");
         let key = positions.key(&url);
         assert_eq!((key.line, key.column), (5, 7));
+    }
+
+    #[test]
+    fn a_block_mapping_starts_at_its_first_key() {
+        let source = "steps:\n  - name: one\n    request: {url: x}\n";
+        let positions = Positions::index(source);
+        let step = positions.find(&path(&["steps".into(), 0.into()]));
+        assert_eq!((step.line, step.column), (2, 5));
     }
 
     #[test]
