@@ -123,9 +123,15 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 5000)]
     pub port: u16,
+    /// The client id it accepts.
     #[arg(long, default_value = "umbraco-back-office-sandbox")]
     pub client_id: String,
-    #[arg(long, default_value = "sandbox-secret", hide_default_value = true)]
+    /// The client secret it accepts.
+    #[arg(
+        long,
+        env = "RUNNER_SANDBOX_CLIENT_SECRET",
+        default_value = "sandbox-secret"
+    )]
     pub client_secret: String,
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 299)]
