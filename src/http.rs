@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode, Url};
 
-use crate::secret::{is_secret_header, shown_header_value};
+use crate::secret::{Redactor, is_secret_header, shown_header_value};
 
 /// How many redirects one request may follow before it counts as a loop.
 const MAX_REDIRECTS: usize = 10;
@@ -329,30 +329,34 @@ pub fn header_map<'a>(
     Ok(map)
 }
 
-/// The first bytes of a body, for an error message; the caller redacts.
-pub fn body_start(body: &[u8]) -> String {
+/// The first characters of a body for an error message, masked before it is cut so that
+/// no part of a secret survives the cut.
+pub fn body_start(body: &[u8], redactor: &Redactor) -> String {
     const SHOWN: usize = 80;
-    let text = String::from_utf8_lossy(&body[..body.len().min(SHOWN)]);
-    let text: String = text
+    if body.is_empty() {
+        return "(empty)".into();
+    }
+    let head = &body[..body.len().min(64 * 1024)];
+    let text = redactor.redact(&String::from_utf8_lossy(head)).into_owned();
+    let shown: String = text
         .chars()
+        .take(SHOWN)
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if body.is_empty() {
-        "(empty)".into()
-    } else if body.len() > SHOWN {
-        format!("`{text}…`")
+    if text.chars().count() > SHOWN || head.len() < body.len() {
+        format!("`{shown}…`")
     } else {
-        format!("`{text}`")
+        format!("`{shown}`")
     }
 }
 
-/// A request as verbose output shows it: credential headers masked, body cut short.
-/// The caller still passes every line through the redactor.
+/// A request as verbose output shows it: credential headers masked. Bodies are kept whole
+/// here; the printer masks secrets first and cuts long lines after.
 pub fn describe_request(request: &Outgoing) -> Vec<String> {
     let mut lines = vec![format!("> {} {}", request.method, request.url)];
     lines.extend(describe_headers("> ", &request.headers));
     if let Some(body) = &request.body {
-        lines.push(format!("> {}", shown_body(body)));
+        lines.push(format!("> {}", String::from_utf8_lossy(body)));
     }
     lines
 }
@@ -366,7 +370,7 @@ pub fn describe_response(response: &Response) -> Vec<String> {
     )];
     lines.extend(describe_headers("< ", &response.headers));
     if !response.body.is_empty() {
-        lines.push(format!("< {}", shown_body(&response.body)));
+        lines.push(format!("< {}", String::from_utf8_lossy(&response.body)));
     }
     lines
 }
@@ -382,14 +386,4 @@ fn describe_headers(prefix: &str, headers: &HeaderMap) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn shown_body(body: &[u8]) -> String {
-    const LIMIT: usize = 4096;
-    let text = String::from_utf8_lossy(&body[..body.len().min(LIMIT)]);
-    if body.len() > LIMIT {
-        format!("{text}… ({} bytes in all)", body.len())
-    } else {
-        text.into_owned()
-    }
 }

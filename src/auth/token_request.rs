@@ -76,7 +76,7 @@ pub(super) async fn request(
     let response = http.send(&outgoing).await?;
     trace.extend(describe_response(&response));
     learn_tokens(redactor, &response);
-    let mut granted = read(credentials, response)?;
+    let mut granted = read(credentials, response, redactor)?;
     granted.trace = trace;
     Ok(granted)
 }
@@ -139,7 +139,11 @@ fn basic_authorization(client_id: &str, secret: &Secret) -> String {
     format!("Basic {}", STANDARD.encode(pair))
 }
 
-fn read(credentials: &Credentials, response: Response) -> Result<Granted, TokenError> {
+fn read(
+    credentials: &Credentials,
+    response: Response,
+    redactor: &Redactor,
+) -> Result<Granted, TokenError> {
     let url = credentials.token_url.to_string();
     let status = response.status.as_u16();
     if response.status.is_redirection() {
@@ -165,7 +169,7 @@ fn read(credentials: &Credentials, response: Response) -> Result<Granted, TokenE
             .header("content-type")
             .unwrap_or("(none)")
             .to_string(),
-        start: crate::http::body_start(&response.body),
+        start: crate::http::body_start(&response.body, redactor),
     };
     let Some(body) = body else {
         return Err(not_a_token("the body is not JSON"));

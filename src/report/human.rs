@@ -6,6 +6,9 @@ use std::time::Duration;
 use super::{Output, Tone};
 use crate::run::result::{CheckResult, RunResult, SpecResult, StepResult};
 
+/// How much of one verbose line (a body, usually) is shown.
+const TRACE_LIMIT: usize = 4096;
+
 /// Prints one finished spec; called as specs finish so that output never interleaves.
 pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     let path = spec.path.display().to_string();
@@ -64,7 +67,10 @@ fn print_step(out: &mut Output, path: &str, step: &StepResult, verbose: bool) {
     }
     if verbose {
         for note in &step.trace {
-            out.line(&format!("      {}", out.paint(Tone::Dim, note)));
+            out.line_cut(
+                &format!("      {}", out.paint(Tone::Dim, note)),
+                TRACE_LIMIT,
+            );
         }
     }
     if let Some(error) = &step.error {

@@ -72,6 +72,25 @@ impl Output {
         let _ = writeln!(self.writer, "{text}");
     }
 
+    /// Like [`Output::line`], but cuts a long line after masking it, so that a cut never
+    /// leaves part of a secret behind.
+    pub fn line_cut(&mut self, text: &str, limit: usize) {
+        let masked = self.redactor.redact(text);
+        let total = masked.chars().count();
+        if total <= limit {
+            let _ = writeln!(self.writer, "{masked}");
+            return;
+        }
+        let shown: String = masked.chars().take(limit).collect();
+        // The cut may fall inside a styled span; end it before the note.
+        let reset = if self.color {
+            anstyle::Reset.render().to_string()
+        } else {
+            String::new()
+        };
+        let _ = writeln!(self.writer, "{shown}{reset}… ({total} characters in all)");
+    }
+
     pub fn flush(&mut self) {
         let _ = self.writer.flush();
     }

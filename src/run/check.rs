@@ -18,7 +18,8 @@ pub enum Body {
 }
 
 impl Body {
-    pub fn parse(response: &Response) -> Body {
+    /// Parses the body; `redactor` masks what an error shows of it.
+    pub fn parse(response: &Response, redactor: &crate::secret::Redactor) -> Body {
         if response.body.is_empty() {
             return Body::NotJson(format!("the body is empty ({})", content_type(response)));
         }
@@ -27,7 +28,7 @@ impl Body {
             Err(err) => Body::NotJson(format!(
                 "the body is not JSON ({}; {err}; starts {})",
                 content_type(response),
-                crate::http::body_start(&response.body)
+                crate::http::body_start(&response.body, redactor)
             )),
         }
     }

@@ -82,7 +82,7 @@ impl Flow<'_> {
 
         let response = self.attempts(index, step, &mut outgoing, result).await?;
         result.status = Some(response.status.as_u16());
-        let body = Body::parse(&response);
+        let body = Body::parse(&response, &self.runner.redactor);
         if let Body::Json(json) = &body {
             self.learn_credentials(json);
         }
@@ -157,7 +157,13 @@ impl Flow<'_> {
             index,
             keys: &["retry", "until"],
         };
-        self.check(block, until, response, &Body::parse(response), &mut checks);
+        self.check(
+            block,
+            until,
+            response,
+            &Body::parse(response, &self.runner.redactor),
+            &mut checks,
+        );
         checks.iter().any(|c| !c.passed).then_some(asked)
     }
 
