@@ -82,7 +82,12 @@ pub struct RunArgs {
     pub max_body: usize,
 
     /// Keep tokens across runs in this file (mode 0600; holds no client secret).
-    #[arg(long, value_name = "PATH", env = "RUNNER_TOKEN_CACHE")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "RUNNER_TOKEN_CACHE",
+        hide_env_values = true
+    )]
     pub token_cache: Option<PathBuf>,
 
     /// Print requests, responses and token decisions, with secrets masked.

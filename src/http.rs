@@ -64,11 +64,13 @@ pub enum TransportError {
     Tls { url: String, detail: String },
     #[error("could not connect within {} ms: {url}", after.as_millis())]
     ConnectTimeout { url: String, after: Duration },
-    #[error("no complete response within {} ms: {url}", after.as_millis())]
+    #[error("timed out after {} ms: {url}", after.as_millis())]
     Timeout { url: String, after: Duration },
     #[error("the connection broke before the whole response arrived from {url}: {detail}")]
     Incomplete { url: String, detail: String },
-    #[error("more than {MAX_REDIRECTS} redirects (a redirect loop?), last to {url}")]
+    #[error(
+        "more than {MAX_REDIRECTS} redirects (a redirect loop?); the last one pointed to {url}"
+    )]
     TooManyRedirects { url: String },
     #[error("the response body from {url} is larger than the limit of {limit} bytes (--max-body)")]
     BodyTooLarge { url: String, limit: usize },
@@ -269,7 +271,7 @@ fn classify(url: &str, timeouts: (Duration, Duration), err: &reqwest::Error) -> 
     if lower.contains("dns error") || lower.contains("failed to lookup address") {
         return TransportError::Dns { url, detail };
     }
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    if looks_like_tls(&url, err, &lower) {
         return TransportError::Tls { url, detail };
     }
     if err.is_connect() {
@@ -279,6 +281,35 @@ fn classify(url: &str, timeouts: (Duration, Duration), err: &reqwest::Error) -> 
         return TransportError::Incomplete { url, detail };
     }
     TransportError::Other { url, detail }
+}
+
+/// rustls names few of its failures after TLS ("received corrupt message"), so an https
+/// connection that fails on invalid data counts as a TLS failure too.
+fn looks_like_tls(url: &str, err: &reqwest::Error, lower: &str) -> bool {
+    let words = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ];
+    if words.iter().any(|w| lower.contains(w)) {
+        return true;
+    }
+    url.starts_with("https:") && err.is_connect() && has_invalid_data(err)
+}
+
+fn has_invalid_data(err: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The innermost causes say what happened; reqwest's own text only says that it did.

@@ -133,8 +133,23 @@ fn encoded_forms(secret: &str) -> Vec<String> {
     }
     forms.push(xml_escaped(secret));
     forms.extend(url_forms(secret));
+    forms.push(strict_percent(secret));
     forms.retain(|f| !f.is_empty());
     forms
+}
+
+/// Percent-encoding of everything but letters, digits and `-_./`, as minijinja's
+/// `urlencode` filter writes it.
+fn strict_percent(secret: &str) -> String {
+    secret
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// How a URL writes the secret in its path and in its query, which escape fewer

@@ -145,6 +145,10 @@ async fn run_with(
     let Some(specs) = load_all(&args.specs, args, &env, err) else {
         return Exit::Invalid;
     };
+    if let Some(problem) = unwritable_report(args) {
+        err.error(&problem);
+        return Exit::Invalid;
+    }
 
     let options = HttpOptions {
         timeout: args.timeout,
@@ -194,6 +198,9 @@ async fn run_with(
         warnings,
     };
     human::print_summary(out, &result);
+    for warning in tokens.warnings() {
+        err.warn(&warning);
+    }
     annotate(&result, &redactor, out);
     out.flush();
     let written = write_reports(args, &result, &redactor, err);
@@ -201,6 +208,28 @@ async fn run_with(
         return result.exit().max(Exit::Invalid);
     }
     result.exit()
+}
+
+/// A report that could not be written after the run would be lost; say so before sending.
+fn unwritable_report(args: &RunArgs) -> Option<String> {
+    let paths = [&args.report_junit, &args.report_json, &args.report_tap];
+    paths.into_iter().flatten().find_map(|path| {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(std::path::Path::new("."));
+        if path.is_dir() {
+            return Some(format!(
+                "cannot write report {}: it is a directory",
+                path.display()
+            ));
+        }
+        (!dir.is_dir()).then(|| {
+            format!(
+                "cannot write report {}: folder {} does not exist",
+                path.display(),
+                dir.display()
+            )
+        })
+    })
 }
 
 /// Writes every requested report, secrets masked; says on stderr which could not be
@@ -256,9 +285,29 @@ fn read_env_file(args: &RunArgs, err: &mut Output) -> Option<Vec<(String, String
     match entries {
         Ok(entries) => Some(entries),
         Err(e) => {
-            err.error(&format!("cannot read env file {}: {e}", path.display()));
+            err.error(&format!(
+                "cannot read env file {}: {}",
+                path.display(),
+                env_file_problem(path, &e)
+            ));
             None
         }
+    }
+}
+
+/// dotenvy quotes the whole bad line, which may hold a secret; say only where it is.
+fn env_file_problem(path: &std::path::Path, err: &dotenvy::Error) -> String {
+    let dotenvy::Error::LineParse(bad, _) = err else {
+        return err.to_string();
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let first = bad.lines().next().unwrap_or_default();
+    match text.lines().position(|line| line == first) {
+        Some(index) => format!(
+            "line {} is not NAME=VALUE (or has an unclosed quote)",
+            index + 1
+        ),
+        None => "a line is not NAME=VALUE (or has an unclosed quote)".to_string(),
     }
 }
 
@@ -324,6 +373,7 @@ fn load_all(
         match spec::load_spec(&file) {
             Ok(spec) => loaded.push(spec),
             Err(e) => {
+                learn_literal_secrets(&e, err);
                 err.line(&render_spec_error(&e, err.color()));
                 failed = true;
             }
@@ -354,6 +404,25 @@ fn load_all(
         Some(shard) => shard.take(specs),
         None => specs,
     })
+}
+
+/// A spec that fails to load can still say which values are secret; the error shows
+/// source lines, so those values are masked there too.
+fn learn_literal_secrets(error: &SpecError, err: &mut Output) {
+    let SpecError::Invalid { source_text, .. } = error else {
+        return;
+    };
+    let Ok(serde_yaml::Value::Mapping(root)) = serde_yaml::from_str(source_text) else {
+        return;
+    };
+    let Some(serde_yaml::Value::Mapping(secrets)) = root.get("secrets") else {
+        return;
+    };
+    for value in secrets.values() {
+        if let Some(text) = value.as_str() {
+            err.learn_secret(text);
+        }
+    }
 }
 
 /// Drops files that only exist to be included (no steps of their own, included by a spec

@@ -50,6 +50,16 @@ pub struct CacheFile {
 impl CacheFile {
     /// Opens the cache at `path`, which need not exist yet.
     pub fn open(path: PathBuf) -> (CacheFile, Option<String>) {
+        if let Some(problem) = unusable(&path) {
+            let warning = format!("not using token cache {}: {problem}", path.display());
+            return (
+                CacheFile {
+                    path,
+                    writable: false,
+                },
+                Some(warning),
+            );
+        }
         let warning = match read(&path) {
             Ok(_) => loose_mode_warning(&path),
             Err(problem) => {
@@ -127,6 +137,24 @@ impl CacheFile {
         contents.runner_token_cache = FORMAT;
         write_atomically(&self.path, &contents).map_err(|e| e.to_string())
     }
+}
+
+/// Why `path` cannot hold the cache: a symlink (whose target could be any file), a
+/// directory, or a folder that does not exist.
+fn unusable(path: &Path) -> Option<String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_symlink() {
+            return Some("it is a symbolic link".into());
+        }
+        if meta.is_dir() {
+            return Some("it is a directory".into());
+        }
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    (!dir.is_dir()).then(|| format!("folder {} does not exist", dir.display()))
 }
 
 fn millis(time: SystemTime) -> u64 {

@@ -46,9 +46,12 @@ impl Credentials {
             hash.update(part.len().to_le_bytes());
             hash.update(part.as_bytes());
         }
+        // Every part is length-prefixed, so that no two sets of params hash alike.
         for (name, value) in &self.params {
-            hash.update(format!("{}={};", name.len(), name));
-            hash.update(value.as_bytes());
+            for part in [name, value] {
+                hash.update(part.len().to_le_bytes());
+                hash.update(part.as_bytes());
+            }
         }
         hash.update(secret_print);
         format!("{:x}", hash.finalize())
@@ -106,6 +109,8 @@ pub struct TokenStore {
     file: Option<CacheFile>,
     requested: AtomicU64,
     reused: AtomicU64,
+    /// Problems with the cache file, reported once at the end of the run.
+    warnings: Mutex<Vec<String>>,
 }
 
 impl TokenStore {
@@ -118,6 +123,7 @@ impl TokenStore {
             file: None,
             requested: AtomicU64::new(0),
             reused: AtomicU64::new(0),
+            warnings: Mutex::new(Vec::new()),
         }
     }
 
@@ -131,6 +137,13 @@ impl TokenStore {
 
     pub fn requested(&self) -> u64 {
         self.requested.load(Ordering::Relaxed)
+    }
+
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn reused(&self) -> u64 {
@@ -161,8 +174,9 @@ impl TokenStore {
             return Ok(used);
         }
 
-        let (cached, fetched) = self.fetch(credentials).await?;
+        // A refused or failed request was still a request for a token.
         self.requested.fetch_add(1, Ordering::Relaxed);
+        let (cached, fetched) = self.fetch(credentials).await?;
         let mut notes = fetched.trace.clone();
         let token = cached.value.clone();
         match cached.lifetime {
@@ -246,7 +260,12 @@ impl TokenStore {
         let remaining = expires_at.saturating_duration_since(Instant::now());
         let wall_expiry = SystemTime::now() + remaining;
         if let Err(err) = file.put(key, &cached.value, wall_expiry, lifetime) {
-            notes.push(format!("could not write the token cache file: {err}"));
+            let warning = format!("could not write the token cache file: {err}");
+            notes.push(warning.clone());
+            let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
         }
     }
 
@@ -387,6 +406,25 @@ mod tests {
         assert_eq!(
             renewal_margin(Duration::from_secs(2)),
             Duration::from_millis(200)
+        );
+    }
+
+    #[test]
+    fn params_that_concatenate_alike_have_different_keys() {
+        let with = |params: &[(&str, &str)]| Credentials {
+            token_url: Url::parse("https://site/token").unwrap(),
+            client_id: "id".into(),
+            client_secret: Secret::new("s"),
+            scope: None,
+            params: params
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            style: SecretStyle::Basic,
+        };
+        assert_ne!(
+            with(&[("a", "x1=b;y")]).key(),
+            with(&[("a", "x"), ("b", "y")]).key()
         );
     }
 

@@ -126,8 +126,10 @@ fn learn_tokens(redactor: &Redactor, response: &Response) {
         return;
     };
     for field in ["access_token", "refresh_token", "id_token"] {
-        if let Some(token) = body.get(field).and_then(|t| t.as_str()) {
-            redactor.add(token);
+        match body.get(field) {
+            Some(serde_json::Value::String(token)) => redactor.add(token),
+            Some(serde_json::Value::Number(token)) => redactor.add(&token.to_string()),
+            _ => {}
         }
     }
 }

@@ -61,6 +61,11 @@ impl Output {
         Output::new(Box::new(std::io::stderr()), color, redactor)
     }
 
+    /// Masks `secret` in everything this output writes from now on.
+    pub fn learn_secret(&self, secret: &str) {
+        self.redactor.add(secret);
+    }
+
     pub fn color(&self) -> bool {
         self.color
     }

@@ -67,12 +67,29 @@ pub fn status(check: &StatusCheck, response: &Response, pos: Pos) -> CheckResult
     result
 }
 
+/// Without a `status` check, an error status (400 and above) fails the step: a smoke
+/// check that passed on a 500 would hide exactly what it is there to find.
+pub fn default_status(response: &Response, pos: Pos) -> CheckResult {
+    let actual = response.status.as_u16();
+    let passed = actual < 400;
+    let expected = "below 400 (the default without a `status` check)".to_string();
+    let mut result = CheckResult::new("status", pos, passed, expected, actual.to_string());
+    if !passed {
+        result.message = auth_challenge(response).or_else(|| retry_hint(response));
+    }
+    result
+}
+
 /// A 429 or 503 that says when to come back.
 fn retry_hint(response: &Response) -> Option<String> {
     if !matches!(response.status.as_u16(), 429 | 503) {
         return None;
     }
     let after = response.header("retry-after")?;
+    let after = match after.trim().parse::<u64>() {
+        Ok(seconds) => format!("{seconds} s"),
+        Err(_) => after.to_string(),
+    };
     Some(format!(
         "the server asks to retry after {after} (Retry-After); a `retry:` block on the step waits and tries again"
     ))
@@ -237,12 +254,29 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// A value as a user reads it in a failure: compact JSON and its type.
+/// Whole: the step masks secrets in it before cutting it short, see [`mask_and_cut`].
 pub fn describe(value: &Value) -> String {
-    let mut text = value.to_string();
-    if text.chars().count() > 200 {
-        text = text.chars().take(200).collect::<String>() + "…";
-    }
-    format!("{text} ({})", type_name(value))
+    format!("{value} ({})", type_name(value))
+}
+
+/// Masks secrets in a check's texts, then cuts long ones, in that order so that a cut
+/// never leaves part of a secret behind. Masking here, before any report escapes the
+/// texts again, also covers secrets with quotes or backslashes in them.
+pub fn mask_and_cut(check: &mut CheckResult, redactor: &crate::secret::Redactor) {
+    const SHOWN: usize = 200;
+    let cut = |text: &str| {
+        let masked = redactor.redact(text);
+        if masked.chars().count() <= SHOWN {
+            return masked.into_owned();
+        }
+        masked.chars().take(SHOWN).collect::<String>() + "…"
+    };
+    check.expected = cut(&check.expected);
+    check.actual = cut(&check.actual);
+    check.message = check
+        .message
+        .as_deref()
+        .map(|m| redactor.redact(m).into_owned());
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ impl Runner {
             spec,
             scope,
             id: flow,
+            credentials: Default::default(),
         };
         let mut failed = false;
         for (index, step) in spec.doc.steps.iter().enumerate() {

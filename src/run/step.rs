@@ -8,7 +8,7 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::Runner;
-use super::check::Body;
+use super::check::{self, Body};
 use super::result::{StepError, StepResult, TokenEvent};
 use super::verify::Block;
 use crate::auth::{Credentials, TokenError, says_invalid_token};
@@ -24,6 +24,9 @@ pub(super) struct Flow<'a> {
     pub spec: &'a Spec,
     pub scope: Scope,
     pub id: u64,
+    /// `oauth2` definitions rendered once per flow: they read only vars and the
+    /// environment, which do not change between steps.
+    pub credentials: std::collections::HashMap<String, Credentials>,
 }
 
 /// The token a request carries, so that a rejection can replace it.
@@ -92,6 +95,26 @@ impl Flow<'_> {
             keys: &["check"],
         };
         self.check(block, &step.check, &response, &body, &mut result.checks);
+        if step.check.status.is_none() {
+            let pos = self.pos(index, &[]);
+            result.checks.push(check::default_status(&response, pos));
+        }
+        // A poll that ran out of attempts fails on the condition it was waiting for.
+        if let Some(until) = step.retry.as_ref().and_then(|r| r.until.as_ref()) {
+            let block = Block {
+                index,
+                keys: &["retry", "until"],
+            };
+            let mut checks = Vec::new();
+            self.check(block, until, &response, &body, &mut checks);
+            for check in &mut checks {
+                check.what = format!("retry until: {}", check.what);
+            }
+            result.checks.extend(checks);
+        }
+        for check in &mut result.checks {
+            check::mask_and_cut(check, &self.runner.redactor);
+        }
         Ok(())
     }
 
@@ -126,10 +149,11 @@ impl Flow<'_> {
             );
             result.trace.push(note);
             if !self.runner.stop.sleep(wait).await {
-                result
-                    .trace
-                    .push("interrupted while waiting to retry".into());
-                return outcome;
+                return Err(StepError {
+                    exit: Exit::Interrupted,
+                    message: format!("interrupted while waiting for attempt {attempt}"),
+                    pos: self.pos(index, &["retry"]),
+                });
             }
         }
     }
@@ -209,6 +233,7 @@ impl Flow<'_> {
         result: &mut StepResult,
         pos: Pos,
     ) -> Result<Response, StepError> {
+        self.learn_headers(&outgoing.headers);
         if self.runner.verbose {
             result.trace.extend(describe_request(outgoing));
         }
@@ -223,6 +248,7 @@ impl Flow<'_> {
                 message: err.to_string(),
                 pos,
             })?;
+        self.learn_headers(&response.headers);
         if self.runner.verbose {
             result.trace.extend(describe_response(&response));
         }
@@ -241,6 +267,7 @@ impl Flow<'_> {
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("`{method}` is not an HTTP method"))?;
         let url_text = render(&request.url)?;
+        self.learn_userinfo(&url_text);
         let mut url =
             Url::parse(&url_text).map_err(|err| format!("invalid URL `{url_text}`: {err}"))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -351,7 +378,7 @@ impl Flow<'_> {
     }
 
     async fn bearer(
-        &self,
+        &mut self,
         name: &str,
         pos: Pos,
         result: &mut StepResult,
@@ -365,7 +392,10 @@ impl Flow<'_> {
                 pos,
             })?;
         let used = self.runner.tokens.token(&credentials, self.id).await;
-        let used = used.map_err(|err| token_failure(name, err, pos))?;
+        let used = used.map_err(|err| {
+            result.requests += 1;
+            token_failure(name, err, pos)
+        })?;
         result.trace.extend(used.notes.iter().cloned());
         if let Some(fetched) = &used.fetched {
             result.requests += 1;
@@ -395,7 +425,20 @@ impl Flow<'_> {
         })
     }
 
-    fn credentials(&self, name: &str, def: &ClientCredentials) -> Result<Credentials, String> {
+    fn credentials(&mut self, name: &str, def: &ClientCredentials) -> Result<Credentials, String> {
+        if let Some(known) = self.credentials.get(name) {
+            return Ok(known.clone());
+        }
+        let rendered = self.render_credentials(name, def)?;
+        self.credentials.insert(name.to_string(), rendered.clone());
+        Ok(rendered)
+    }
+
+    fn render_credentials(
+        &self,
+        name: &str,
+        def: &ClientCredentials,
+    ) -> Result<Credentials, String> {
         let templates = &self.runner.templates;
         let render = |field: &str, text: &str| {
             templates
@@ -452,14 +495,77 @@ fn is_credential_field(name: &str) -> bool {
 
 impl Flow<'_> {
     /// Teaches the redactor the credential fields of a JSON object.
+    /// A password in the URL travels as Basic credentials; both forms are secret.
+    fn learn_userinfo(&self, url_text: &str) {
+        let Ok(url) = Url::parse(url_text) else {
+            return;
+        };
+        let Some(password) = url.password() else {
+            return;
+        };
+        use base64::Engine;
+        let decoded = percent_decode(password);
+        let pair = format!("{}:{decoded}", percent_decode(url.username()));
+        self.runner.redactor.add(password);
+        self.runner.redactor.add(&decoded);
+        self.runner
+            .redactor
+            .add(&base64::engine::general_purpose::STANDARD.encode(pair));
+    }
+
+    /// Teaches the redactor the credential fields of a JSON value, at any depth.
     fn learn_credentials(&self, json: &Value) {
-        let Value::Object(map) = json else { return };
-        for (name, value) in map {
-            if is_credential_field(name) {
-                self.runner.learn_secret(value);
+        match json {
+            Value::Object(map) => {
+                for (name, value) in map {
+                    if is_credential_field(name) {
+                        self.runner.learn_secret(value);
+                    } else {
+                        self.learn_credentials(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| self.learn_credentials(item)),
+            _ => {}
+        }
+    }
+
+    /// Credential headers are secret wherever their values show up later: in a check,
+    /// a capture or a body the server echoes.
+    fn learn_headers(&self, headers: &reqwest::header::HeaderMap) {
+        for (name, value) in headers {
+            if !crate::secret::is_secret_header(name.as_str()) {
+                continue;
+            }
+            let Ok(value) = value.to_str() else { continue };
+            let credentials = value.split_once(' ').map_or(value, |(_, rest)| rest);
+            // Set-Cookie carries one cookie, then attributes such as Domain; Cookie carries
+            // several cookies.
+            let pairs = match name.as_str() {
+                "set-cookie" => value.split(';').take(1).collect::<Vec<_>>(),
+                _ => value.split(';').collect(),
+            };
+            let cookies = pairs
+                .into_iter()
+                .filter_map(|pair| pair.split_once('=').map(|(_, v)| v));
+            // Parts this short are flags and attributes, not credentials; masking them
+            // would blank out ordinary text.
+            for part in [value, credentials].into_iter().chain(cookies) {
+                if part.trim().len() >= 4 {
+                    self.runner.redactor.add(part.trim());
+                }
             }
         }
     }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())
+            .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The wait before `attempt`: the policy's delay, or longer if the server asked, capped.

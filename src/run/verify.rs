@@ -139,7 +139,11 @@ impl Flow<'_> {
                     self.predicates(at.index, &place, "body", predicates, Some(&text), out);
                 }
                 Err(err) => {
-                    let why = format!("the body is not UTF-8 text ({err})");
+                    let content_type = response.header("content-type").unwrap_or("none");
+                    let start = crate::http::body_start(&response.body, &self.runner.redactor);
+                    let why = format!(
+                        "the body is not UTF-8 text ({err}; content type {content_type}; starts {start})"
+                    );
                     out.push(failure(
                         "body",
                         self.pos(at.index, &place),

@@ -69,6 +69,12 @@ pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
 }
 
 pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
+    // Editors on Windows often start a file with a byte-order mark, which YAML readers
+    // take for content.
+    let source = match source.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => source,
+    };
     let invalid = |source_text: String, problems| SpecError::Invalid {
         path: path.to_path_buf(),
         source_text,

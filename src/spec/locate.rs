@@ -65,9 +65,25 @@ pub struct Positions {
     keys: HashMap<u64, Pos>,
 }
 
+/// The hash of a path, built one segment at a time so that indexing never copies paths.
 fn path_hash(path: &[Seg]) -> u64 {
+    path.iter().fold(ROOT, |parent, seg| match seg {
+        Seg::Key(key) => key_hash(parent, key),
+        Seg::Index(index) => index_hash(parent, *index),
+    })
+}
+
+const ROOT: u64 = 0;
+
+fn key_hash(parent: u64, key: &str) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    path.hash(&mut hasher);
+    (parent, 0u8, key).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn index_hash(parent: u64, index: usize) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (parent, 1u8, index).hash(&mut hasher);
     hasher.finish()
 }
 
@@ -75,13 +91,21 @@ impl Positions {
     /// Indexes `source`. Text that is not valid YAML yields an empty index: serde_yaml
     /// reports the syntax error with its own position.
     pub fn index(source: &str) -> Positions {
+        let line_starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let mut builder = Builder {
             source,
+            line_starts,
             stack: Vec::new(),
             out: Positions::default(),
             done: false,
         };
-        let mut parser = Parser::new_from_str(source);
+        // serde_yaml accepts a tab after a colon where yaml-rust2 stops; a tab and a space
+        // are both one byte and one column, so indexing the text with spaces keeps every
+        // position and indexes the whole file.
+        let spaced = source.replace('\t', " ");
+        let mut parser = Parser::new_from_str(&spaced);
         let _ = parser.load(&mut builder, false);
         builder.out
     }
@@ -106,20 +130,23 @@ impl Positions {
 
 enum Frame {
     Map {
-        path: Vec<Seg>,
-        key: Option<String>,
+        path: u64,
+        /// The path of the value the last key introduced, until that value arrives.
+        key: Option<u64>,
         /// No key seen yet: the first key's place becomes the mapping's place, since the
         /// parser marks a block mapping where its first colon is.
         first: bool,
     },
     Seq {
-        path: Vec<Seg>,
+        path: u64,
         next: usize,
     },
 }
 
 struct Builder<'a> {
     source: &'a str,
+    /// Byte offset where each line starts, so that a position costs no rescan.
+    line_starts: Vec<usize>,
     stack: Vec<Frame>,
     out: Positions,
     done: bool,
@@ -127,37 +154,47 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn pos(&self, mark: Marker) -> Pos {
-        Pos::from_line_col(self.source, mark.line(), mark.col() + 1)
+        let (line, column) = (mark.line(), mark.col() + 1);
+        let start = self
+            .line_starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.source.len());
+        let within: usize = self.source[start..]
+            .chars()
+            .take_while(|c| *c != '\n')
+            .take(column - 1)
+            .map(char::len_utf8)
+            .sum();
+        Pos {
+            line,
+            column,
+            offset: start + within,
+        }
     }
 
     /// Takes the path of the node that starts now, or records a mapping key and says so.
-    fn node_path(&mut self, event: &Event, pos: Pos) -> Option<Vec<Seg>> {
+    fn node_path(&mut self, event: &Event, pos: Pos) -> Option<u64> {
         match self.stack.last_mut() {
-            None => Some(Vec::new()),
+            None => Some(ROOT),
             Some(Frame::Seq { path, next }) => {
-                let mut child = path.clone();
-                child.push(Seg::Index(*next));
+                let child = index_hash(*path, *next);
                 *next += 1;
                 Some(child)
             }
             Some(Frame::Map { path, key, first }) => match key.take() {
-                Some(name) => {
-                    let mut child = path.clone();
-                    child.push(Seg::Key(name));
-                    Some(child)
-                }
+                Some(child) => Some(child),
                 None => {
                     let name = match event {
-                        Event::Scalar(text, ..) => text.clone(),
-                        _ => String::from("?"),
+                        Event::Scalar(text, ..) => text.as_str(),
+                        _ => "?",
                     };
                     if std::mem::take(first) {
-                        self.out.values.insert(path_hash(path), pos);
+                        self.out.values.insert(*path, pos);
                     }
-                    let mut child = path.clone();
-                    child.push(Seg::Key(name.clone()));
-                    self.out.keys.insert(path_hash(&child), pos);
-                    *key = Some(name);
+                    let child = key_hash(*path, name);
+                    self.out.keys.insert(child, pos);
+                    *key = Some(child);
                     None
                 }
             },
@@ -178,17 +215,15 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::DocumentEnd => self.done = true,
             Event::Scalar(..) | Event::Alias(..) => {
                 if let Some(path) = self.node_path(&event, pos) {
-                    self.out.values.insert(path_hash(&path), pos);
+                    self.out.values.insert(path, pos);
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 // A complex mapping key is indexed as if its key were "?".
-                let path = self.node_path(&event, pos).unwrap_or_else(|| {
-                    let mut path = self.top_path();
-                    path.push(Seg::Key("?".into()));
-                    path
-                });
-                self.out.values.insert(path_hash(&path), pos);
+                let path = self
+                    .node_path(&event, pos)
+                    .unwrap_or_else(|| key_hash(self.top_path(), "?"));
+                self.out.values.insert(path, pos);
                 let frame = match event {
                     Event::MappingStart(..) => Frame::Map {
                         path,
@@ -205,10 +240,10 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 impl Builder<'_> {
-    fn top_path(&self) -> Vec<Seg> {
+    fn top_path(&self) -> u64 {
         match self.stack.last() {
-            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => path.clone(),
-            None => Vec::new(),
+            Some(Frame::Map { path, .. } | Frame::Seq { path, .. }) => *path,
+            None => ROOT,
         }
     }
 }

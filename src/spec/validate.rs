@@ -10,6 +10,9 @@ use super::load::Problem;
 use super::predicate::Op;
 use super::{Capture, Checks, Predicates, Request, Seg, Spec, Step};
 
+/// The longest wait a step may ask for.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub(super) fn structure(spec: &Spec) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (index, step) in spec.doc.steps.iter().enumerate() {
@@ -73,6 +76,14 @@ fn step_problems(spec: &Spec, step: &Step, at: &[Seg], out: &mut Vec<Problem>) {
         capture_problems(spec, capture, &capture_at, out);
     }
 
+    if step.delay.is_some_and(|d| d > MAX_WAIT) {
+        let message =
+            "`delay` is longer than an hour: a smoke check that waits so long is a mistake";
+        out.push(Problem::new(
+            spec.pos(&path(&[at, &["delay".into()]])),
+            message,
+        ));
+    }
     checks_problems(spec, &step.check, &path(&[at, &["check".into()]]), out);
     if let Some(retry) = &step.retry {
         let retry_at = path(&[at, &["retry".into()]]);
@@ -83,8 +94,8 @@ fn step_problems(spec: &Spec, step: &Step, at: &[Seg], out: &mut Vec<Problem>) {
                 message,
             ));
         }
-        if !retry.backoff.is_finite() {
-            let message = "`backoff` must be a finite number such as 2";
+        if !retry.backoff.is_finite() || retry.backoff < 1.0 {
+            let message = "`backoff` multiplies each wait: a number of at least 1, such as 2";
             out.push(Problem::new(
                 spec.pos(&path(&[&retry_at, &["backoff".into()]])),
                 message,

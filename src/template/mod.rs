@@ -24,17 +24,29 @@ pub enum TemplateError {
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     values: Map<String, Value>,
+    /// The values converted for minijinja once, not on every render: the environment
+    /// alone can hold hundreds of variables.
+    converted: std::sync::OnceLock<JinjaValue>,
 }
 
 impl Scope {
     pub fn with_env(env: Map<String, Value>) -> Scope {
         let mut values = Map::new();
         values.insert("env".to_string(), Value::Object(env));
-        Scope { values }
+        Scope {
+            values,
+            converted: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn set(&mut self, name: &str, value: Value) {
         self.values.insert(name.to_string(), value);
+        self.converted = std::sync::OnceLock::new();
+    }
+
+    fn context(&self) -> &JinjaValue {
+        self.converted
+            .get_or_init(|| JinjaValue::from_serialize(&self.values))
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -57,6 +69,14 @@ impl Scope {
     }
 }
 
+/// Instructions one render may run: plenty for any real spec, and a stop for a loop
+/// that would otherwise never end.
+const RENDER_FUEL: u64 = 5_000_000;
+const PROBE_FUEL: u64 = 100_000;
+
+/// The largest text a template may produce.
+const MAX_RENDERED: usize = 16 * 1024 * 1024;
+
 /// The template engine, configured once per run.
 pub struct Templates {
     env: Environment<'static>,
@@ -76,8 +96,10 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        env.set_fuel(Some(RENDER_FUEL));
         let mut probe = Environment::new();
         probe.set_undefined_behavior(UndefinedBehavior::Chainable);
+        probe.set_fuel(Some(PROBE_FUEL));
         Templates { env, probe }
     }
 
@@ -107,9 +129,11 @@ impl Templates {
             .env
             .template_from_str(text)
             .map_err(|err| TemplateError::Syntax(describe(&err)))?;
-        template
-            .render(&scope.values)
-            .map_err(|err| self.render_error(&err, text, scope))
+        let rendered = template
+            .render(scope.context())
+            .map_err(|err| self.render_error(&err, text, scope))?;
+        within_limit(rendered.len())?;
+        Ok(rendered)
     }
 
     /// Renders `text`, keeping the JSON type when it is a single expression.
@@ -122,10 +146,13 @@ impl Templates {
             .compile_expression(expr)
             .map_err(|err| TemplateError::Syntax(describe(&err)))?;
         let value = compiled
-            .eval(&scope.values)
+            .eval(scope.context())
             .map_err(|err| self.render_error(&err, text, scope))?;
         if value.is_undefined() {
             return Err(self.undefined(text, scope));
+        }
+        if let Some(text) = value.as_str() {
+            within_limit(text.len())?;
         }
         to_json(&value)
     }
@@ -179,6 +206,9 @@ impl Templates {
 
     fn render_error(&self, err: &minijinja::Error, text: &str, scope: &Scope) -> TemplateError {
         match err.kind() {
+            ErrorKind::OutOfFuel => TemplateError::Render(
+                "the template runs too long (a loop over a huge range?)".into(),
+            ),
             ErrorKind::UndefinedError => self.undefined(text, scope),
             ErrorKind::SyntaxError => TemplateError::Syntax(describe(err)),
             _ => TemplateError::Render(describe(err)),
@@ -191,6 +221,15 @@ impl Templates {
         let missing = names.into_iter().find(|name| !scope.resolves(name));
         TemplateError::Undefined(missing.unwrap_or_else(|| "(in an expression)".to_string()))
     }
+}
+
+fn within_limit(len: usize) -> Result<(), TemplateError> {
+    if len > MAX_RENDERED {
+        return Err(TemplateError::Render(format!(
+            "the template produces {len} bytes, more than the limit of {MAX_RENDERED}"
+        )));
+    }
+    Ok(())
 }
 
 fn has_syntax(text: &str) -> bool {
@@ -291,6 +330,23 @@ mod tests {
             t.unknown_callable("{{ env.X | default('a') | urlencode }}")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn runaway_templates_stop() {
+        let t = Templates::new();
+        let looping =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        assert!(t.unknown_callable(looping).is_none());
+        assert!(matches!(
+            t.render_str(looping, &scope()),
+            Err(TemplateError::Render(_))
+        ));
+        let huge = "{{ 'x' * 20000000 }}";
+        assert!(matches!(
+            t.render_str(huge, &scope()),
+            Err(TemplateError::Render(_))
+        ));
     }
 
     #[test]
