@@ -52,7 +52,8 @@ fn underline_end(source: &str, start: usize) -> usize {
     let len = rest
         .find(['\n', '\r'])
         .map_or(rest.len(), |eol| eol)
-        .min(rest.find(": ").unwrap_or(usize::MAX));
+        .min(rest.find(": ").unwrap_or(usize::MAX))
+        .min(rest.find(":\t").unwrap_or(usize::MAX));
     start + len.max(usize::from(!rest.is_empty()).min(rest.len()))
 }
 

@@ -68,17 +68,14 @@ fn include_one(from: &Path, name: &str, chain: &mut Vec<PathBuf>) -> Result<Spec
     let target = tidy(&from.parent().unwrap_or(Path::new(".")).join(name));
     if !target.is_file() {
         return Err(Included::Problem(format!(
-            "cannot include `{name}`: {} is not a file",
+            "cannot include `{name}`: no such file ({})",
             target.display()
         )));
     }
     let key = canonical(&target);
     if let Some(start) = chain.iter().position(|p| *p == key) {
-        let mut cycle: Vec<String> = chain[start..]
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        cycle.push(key.display().to_string());
+        let mut cycle: Vec<String> = chain[start..].iter().map(|p| shown(p)).collect();
+        cycle.push(shown(&key));
         return Err(Included::Problem(format!(
             "include cycle: {}",
             cycle.join(" → ")
@@ -104,6 +101,20 @@ fn tidy(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// A canonical path as a reader knows it: relative to the working folder when inside it.
+fn shown(path: &Path) -> String {
+    let here = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok());
+    match here
+        .as_deref()
+        .and_then(|here| path.strip_prefix(here).ok())
+    {
+        Some(relative) => relative.display().to_string(),
+        None => path.display().to_string(),
+    }
 }
 
 fn canonical(path: &Path) -> PathBuf {

@@ -118,12 +118,59 @@ fn yaml_problem(source: &str, err: &serde_yaml::Error) -> Problem {
         Some(loc) => Pos::from_offset(source, loc.index()),
         None => Pos::from_offset(source, source.len()),
     };
-    let text = err.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    };
+    let mut message = plain_message(&err.to_string());
+    let line = source
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .unwrap_or_default();
+    if message.contains("cannot start any token") && line.contains('\t') {
+        message.push_str(" (a tab cannot indent YAML: use spaces)");
+    }
     Problem::new(pos, message)
+}
+
+/// A serde_yaml message as a reader wants it: without the positions it repeats (the
+/// caret shows the place), without Rust type names, with a hint for the usual mistakes.
+pub(crate) fn plain_message(text: &str) -> String {
+    static POSITION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let position = POSITION
+        .get_or_init(|| regex::Regex::new(r" at line \d+ column \d+").expect("a valid pattern"));
+    let mut message = position.replace_all(text, "").into_owned();
+    for (rust, plain) in [
+        ("struct SpecDoc", "a spec (a mapping with `steps`)"),
+        (
+            "struct Step",
+            "a step (a mapping with `name` and `request`)",
+        ),
+        ("struct Request", "a request (a mapping with `url`)"),
+        ("struct Checks", "a mapping of checks"),
+        (
+            "struct Capture",
+            "a capture (a mapping such as {json: $.id})",
+        ),
+        (
+            "struct ClientCredentials",
+            "an oauth2 definition (a mapping with token_url, client_id, client_secret)",
+        ),
+        (
+            "struct BasicAuth",
+            "a mapping with `username` and `password`",
+        ),
+        ("struct Retry", "a retry mapping such as {attempts: 3}"),
+        ("struct OperatorMap", "a mapping of checks"),
+    ] {
+        message = message.replace(rust, plain);
+    }
+    if message.contains("invalid type: string") && message.contains("expected a") {
+        let quoted = message.split('"').nth(1).unwrap_or_default();
+        if quoted
+            .split_once(':')
+            .is_some_and(|(_, after)| !after.starts_with(' '))
+        {
+            message.push_str(" (a key needs a space after its colon)");
+        }
+    }
+    message
 }
 
 /// Parses `500ms`, `2s`, `1m 30s`, or a bare number of milliseconds.
@@ -151,8 +198,11 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
-        humantime::parse_duration(v)
-            .map_err(|err| E::custom(format!("invalid duration `{v}`: {err}")))
+        humantime::parse_duration(v).map_err(|_| {
+            E::custom(format!(
+                "invalid duration `{v}`: use a number with a unit, such as 500ms or 2s"
+            ))
+        })
     }
 }
 

@@ -94,16 +94,18 @@ fn check<T: DeserializeOwned>(
     let Err(err) = serde_yaml::from_str::<T>(&text) else {
         return;
     };
-    out.push(locate_error(&err, at, positions));
+    out.push(locate_error(&err, value, at, positions));
 }
 
-fn locate_error(err: &serde_yaml::Error, at: &[Seg], positions: &Positions) -> Problem {
-    let text = err.to_string();
-    let text = match text.rfind(" at line ") {
-        Some(cut) => &text[..cut],
-        None => text.as_str(),
-    };
-    let (inner, message) = split_path(text);
+fn locate_error(
+    err: &serde_yaml::Error,
+    value: &Value,
+    at: &[Seg],
+    positions: &Positions,
+) -> Problem {
+    let text = super::load::plain_message(&err.to_string());
+    let text = text.as_str();
+    let (inner, message) = split_path(text, value);
     let mut path = at.to_vec();
     path.extend(inner);
 
@@ -114,34 +116,63 @@ fn locate_error(err: &serde_yaml::Error, at: &[Seg], positions: &Positions) -> P
         return Problem::new(positions.key(&key_path), message);
     }
     let message = with_suggestion(message);
-    Problem::new(
-        positions.find(&path),
-        format!("{}: {message}", describe(&path)),
-    )
+    // A missing field is missing from the mapping that its key introduces.
+    let pos = if message.starts_with("missing field") {
+        positions.key(&path)
+    } else {
+        positions.find(&path)
+    };
+    Problem::new(pos, format!("{}: {message}", describe(&path)))
 }
 
-/// Splits `steps[0].request.url: invalid type` into its path and its message.
-fn split_path(text: &str) -> (Vec<Seg>, &str) {
+/// Splits `steps[0].request.url: invalid type` into its path and its message. Keys are
+/// matched against `root`, the value the error came from, so that a key holding dots or
+/// brackets (a JSONPath such as `$.items[0]`) stays one key.
+fn split_path<'t>(text: &'t str, root: &Value) -> (Vec<Seg>, &'t str) {
     let Some((head, rest)) = text.split_once(": ") else {
         return (Vec::new(), text);
     };
-    if head.contains(' ') {
-        return (Vec::new(), text);
-    }
     let mut path = Vec::new();
-    for part in head.split('.') {
-        let (key, indices) = part.split_once('[').unwrap_or((part, ""));
-        if !key.is_empty() {
-            path.push(Seg::Key(key.to_string()));
-        }
-        for index in indices.split('[').filter(|s| !s.is_empty()) {
-            match index.trim_end_matches(']').parse() {
-                Ok(i) => path.push(Seg::Index(i)),
-                Err(_) => return (Vec::new(), text),
-            }
-        }
+    let mut node = root;
+    let mut left = head;
+    while !left.is_empty() {
+        left = left.strip_prefix('.').unwrap_or(left);
+        let step = match node {
+            Value::Sequence(items) => index_step(left, items),
+            Value::Mapping(map) => key_step(left, map),
+            _ => None,
+        };
+        let Some((seg, child, remaining)) = step else {
+            return (Vec::new(), text);
+        };
+        path.push(seg);
+        node = child;
+        left = remaining;
     }
     (path, rest)
+}
+
+fn index_step<'v, 't>(text: &'t str, items: &'v [Value]) -> Option<(Seg, &'v Value, &'t str)> {
+    let inner = text.strip_prefix('[')?;
+    let (number, remaining) = inner.split_once(']')?;
+    let index: usize = number.parse().ok()?;
+    Some((Seg::Index(index), items.get(index)?, remaining))
+}
+
+/// The longest key of `map` that `text` starts with, followed by a separator or the end.
+fn key_step<'v, 't>(
+    text: &'t str,
+    map: &'v serde_yaml::Mapping,
+) -> Option<(Seg, &'v Value, &'t str)> {
+    map.iter()
+        .filter_map(|(key, child)| {
+            let key = key.as_str()?;
+            let remaining = text.strip_prefix(key)?;
+            let ends = remaining.is_empty() || remaining.starts_with(['.', '[']);
+            ends.then_some((key, child, remaining))
+        })
+        .max_by_key(|(key, ..)| key.len())
+        .map(|(key, child, remaining)| (Seg::Key(key.to_string()), child, remaining))
 }
 
 /// `unknown field `ulr`, expected one of `url`, ...` → the field and the expected names.
@@ -180,7 +211,7 @@ fn with_suggestion(message: &str) -> String {
     }
 }
 
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), *c))

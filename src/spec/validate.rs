@@ -44,13 +44,17 @@ pub(crate) fn merged(spec: &Spec) -> Vec<Problem> {
             continue;
         }
         let known: Vec<&str> = spec.doc.oauth2.keys().map(String::as_str).collect();
-        let message = if known.is_empty() {
-            format!("`oauth2: {name}` refers to no definition: add it under the top-level `oauth2`")
-        } else {
-            format!(
+        let message = match super::shape::closest(name, &known) {
+            _ if known.is_empty() => format!(
+                "`oauth2: {name}` refers to no definition: add it under the top-level `oauth2`"
+            ),
+            Some(best) => {
+                format!("`oauth2: {name}` refers to no definition: did you mean `{best}`?")
+            }
+            None => format!(
                 "`oauth2: {name}` refers to no definition (defined: {})",
                 known.join(", ")
-            )
+            ),
         };
         let at = [
             Seg::from("steps"),
@@ -126,23 +130,29 @@ fn checks_problems(spec: &Spec, checks: &Checks, check_at: &[Seg], out: &mut Vec
 
 fn request_problems(spec: &Spec, request: &Request, at: &[Seg], out: &mut Vec<Problem>) {
     let bodies = [
-        request.json.is_some(),
-        request.form.is_some(),
-        request.text.is_some(),
+        ("json", request.json.is_some()),
+        ("form", request.form.is_some()),
+        ("text", request.text.is_some()),
     ];
-    if bodies.iter().filter(|b| **b).count() > 1 {
+    if let Some(second) = second_of(&bodies) {
         let message = "a request has one body: choose one of `json`, `form` or `text`";
-        out.push(Problem::new(spec.pos(at), message));
+        out.push(Problem::new(
+            spec.key_pos(&path(&[at, &[second.into()]])),
+            message,
+        ));
     }
     let auths = [
-        request.bearer.is_some(),
-        request.basic.is_some(),
-        request.oauth2.is_some(),
+        ("bearer", request.bearer.is_some()),
+        ("basic", request.basic.is_some()),
+        ("oauth2", request.oauth2.is_some()),
     ];
-    if auths.iter().filter(|a| **a).count() > 1 {
+    if let Some(second) = second_of(&auths) {
         let message =
             "a request has one authorization: choose one of `bearer`, `basic` or `oauth2`";
-        out.push(Problem::new(spec.pos(at), message));
+        out.push(Problem::new(
+            spec.key_pos(&path(&[at, &[second.into()]])),
+            message,
+        ));
     }
     let method = &request.method;
     if !is_template(method) && !is_http_token(method) {
@@ -152,6 +162,15 @@ fn request_problems(spec: &Spec, request: &Request, at: &[Seg], out: &mut Vec<Pr
             message,
         ));
     }
+}
+
+/// The second of several options that exclude each other, which is where the mistake is.
+fn second_of<'a>(options: &[(&'a str, bool)]) -> Option<&'a str> {
+    options
+        .iter()
+        .filter(|(_, set)| *set)
+        .nth(1)
+        .map(|(name, _)| *name)
 }
 
 fn capture_problems(spec: &Spec, capture: &Capture, at: &[Seg], out: &mut Vec<Problem>) {
@@ -204,7 +223,7 @@ fn number_problem(op: Op, expected: &serde_yaml::Value) -> Option<String> {
         serde_yaml::Value::Number(_) => None,
         serde_yaml::Value::String(s) if is_template(s) => None,
         other => Some(format!(
-            "`{}` compares numbers, but {} is not a number",
+            "`{}` compares numbers, but `{}` is not a number",
             op.name(),
             serde_yaml::to_string(other).unwrap_or_default().trim()
         )),
@@ -223,9 +242,33 @@ fn jsonpath_problem(json_path: &str) -> Option<String> {
     if is_template(json_path) {
         return None;
     }
-    parse_json_path(json_path)
-        .err()
-        .map(|err| format!("`{json_path}` is not a valid JSONPath (RFC 9535): {err}"))
+    parse_json_path(json_path).err().map(|err| {
+        format!(
+            "`{json_path}` is not a valid JSONPath (RFC 9535): {}",
+            jsonpath_reason(json_path, &err.to_string())
+        )
+    })
+}
+
+/// The parser's report draws its own caret; keep what it expected and where.
+fn jsonpath_reason(json_path: &str, report: &str) -> String {
+    if !json_path.starts_with('$') {
+        return "a JSONPath starts with `$`".into();
+    }
+    let at = report
+        .split("--> 1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .filter(|n| !n.is_empty());
+    let expected = report
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("= "))
+        .map(|e| e.replace("jp_query", "a query").replace('_', " "));
+    match (expected, at) {
+        (Some(expected), Some(at)) => format!("{expected} at character {at}"),
+        (Some(expected), None) => expected,
+        (None, _) => report.lines().next().unwrap_or("unparsable").to_string(),
+    }
 }
 
 fn regex_problem(pattern: &str) -> Option<String> {

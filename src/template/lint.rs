@@ -25,6 +25,7 @@ pub fn lint(spec: &Spec, templates: &Templates, known: &Known) -> Vec<Problem> {
         templates,
         known: known.clone(),
         problems: Vec::new(),
+        current: None,
     };
     linter.vars();
     linter.oauth2();
@@ -39,6 +40,8 @@ struct Linter<'a> {
     templates: &'a Templates,
     known: Known,
     problems: Vec<Problem>,
+    /// The step being checked, to explain a capture used too early.
+    current: Option<usize>,
 }
 
 /// Functions minijinja provides, which look like variables to its analysis.
@@ -83,6 +86,7 @@ impl Linter<'_> {
     }
 
     fn step(&mut self, index: usize, step: &Step) {
+        self.current = Some(index);
         let at = |rest: &[&str]| {
             let mut path = vec![Seg::from("steps"), Seg::Index(index)];
             path.extend(rest.iter().map(|s| Seg::from(*s)));
@@ -189,13 +193,37 @@ impl Linter<'_> {
             Err(err) => return self.problem(at, err.to_string()),
         };
         if let Some(err) = self.templates.unknown_callable(text) {
-            self.problem(at, err.to_string());
+            // An unknown function also reads as an undefined variable; one report is enough.
+            return self.problem(at, err.to_string());
         }
         let guarded = text.contains("default") || text.contains("defined");
         for name in names {
             if !self.is_known(&name, guarded) {
-                self.problem(at, TemplateError::Undefined(name).to_string());
+                let why = self.captured_later(&name);
+                self.problem(at, format!("{}{why}", TemplateError::Undefined(name)));
             }
+        }
+    }
+
+    /// Explains an undefined name that a step captures, but not in time.
+    fn captured_later(&self, dotted: &str) -> String {
+        let first = dotted.split('.').next().unwrap_or_default();
+        let steps = &self.spec.doc.steps;
+        let Some(current) = self.current else {
+            return String::new();
+        };
+        let capturing = steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.capture.contains_key(first));
+        match capturing {
+            Some((index, _)) if index == current => {
+                ": it is captured by this step, after its request is sent".into()
+            }
+            Some((index, step)) if index > current => {
+                format!(": it is captured later, by step `{}`", step.name)
+            }
+            _ => String::new(),
         }
     }
 
