@@ -37,9 +37,11 @@ pub enum Command {
     },
     /// Check specs without sending anything.
     Validate {
-        /// Spec files or directories.
+        /// Spec files, directories or glob patterns.
         #[arg(required = true)]
         specs: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
     },
 }
 
@@ -53,13 +55,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Set a variable, overriding the spec's (repeatable): --var name=value.
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
-    pub vars: Vec<(String, String)>,
-
-    /// Read variables from a dotenv file: they join `env` and override spec vars.
-    #[arg(long, value_name = "PATH")]
-    pub env_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: Inputs,
 
     /// Trust the CA certificates in this PEM file, besides the system's.
     #[arg(long, value_name = "FILE")]
@@ -121,6 +118,19 @@ pub struct RunArgs {
     /// When to use colour.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+}
+
+/// Values given to specs from outside: `--var` and `--env-file`.
+#[derive(Debug, Args, Default)]
+pub struct Inputs {
+    /// Set a variable, overriding the spec's (repeatable): --var name=value. The value is
+    /// a string.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+
+    /// Read variables from a dotenv file: they join `env` and override spec vars.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

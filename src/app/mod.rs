@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use crate::auth::TokenStore;
-use crate::cli::{Cli, Command, RunArgs, SandboxArgs};
+use crate::cli::{Cli, Command, Inputs, RunArgs, SandboxArgs};
 use crate::exit::Exit;
 use crate::http::{Http, HttpOptions};
 use crate::report::diag::render_spec_error;
@@ -27,7 +27,7 @@ use crate::template::lint::{Known, lint};
 pub async fn main(cli: Cli) -> Exit {
     match cli.command {
         Some(Command::Sandbox(args)) => sandbox(args).await,
-        Some(Command::Validate { specs }) => validate(&specs, &cli.run),
+        Some(Command::Validate { specs, inputs }) => validate(&specs, &inputs, cli.run.color),
         Some(Command::Schema) => print_raw(spec::spec_schema().as_bytes()),
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;
@@ -87,14 +87,16 @@ async fn sandbox(args: SandboxArgs) -> Exit {
     }
 }
 
-fn validate(paths: &[PathBuf], args: &RunArgs) -> Exit {
+fn validate(paths: &[PathBuf], inputs: &Inputs, color: report::ColorChoice) -> Exit {
     let redactor = Redactor::default();
-    let color = args.color.enabled();
+    let color = color.enabled();
     let mut err = Output::stderr(color, redactor.clone());
-    let Some(env) = environment(args, &mut err) else {
+    let Some(env) = environment(inputs, &mut err) else {
         return Exit::Invalid;
     };
-    let Some(specs) = load_all(paths, args, &env, &mut err) else {
+    let mut names = inputs.vars.clone();
+    names.extend(read_env_file(inputs, &mut err).unwrap_or_default());
+    let Some(specs) = load_all(paths, &names, None, &env, &mut err) else {
         return Exit::Invalid;
     };
     let mut out = Output::stdout(color, redactor);
@@ -114,7 +116,7 @@ async fn run(mut args: RunArgs) -> Exit {
         return Exit::Invalid;
     }
 
-    let Some(mut env) = environment(&args, &mut err) else {
+    let Some(mut env) = environment(&args.inputs, &mut err) else {
         return Exit::Invalid;
     };
     let sandbox = if args.sandbox {
@@ -125,8 +127,9 @@ async fn run(mut args: RunArgs) -> Exit {
     } else {
         None
     };
-    args.vars
-        .extend(env_file_overrides(&args, &mut err).unwrap_or_default());
+    args.inputs
+        .vars
+        .extend(env_file_overrides(&args.inputs, &mut err).unwrap_or_default());
 
     let exit = run_with(&args, env, redactor, &mut out, &mut err).await;
     if let Some(server) = sandbox {
@@ -142,7 +145,7 @@ async fn run_with(
     out: &mut Output,
     err: &mut Output,
 ) -> Exit {
-    let Some(specs) = load_all(&args.specs, args, &env, err) else {
+    let Some(specs) = load_all(&args.specs, &args.inputs.vars, args.shard, &env, err) else {
         return Exit::Invalid;
     };
     if let Some(problem) = unwritable_report(args) {
@@ -179,7 +182,7 @@ async fn run_with(
     let tokens = Arc::new(tokens);
     let mut runner = Runner::new(http, tokens.clone(), redactor.clone());
     runner.env = env;
-    runner.overrides = args.vars.clone();
+    runner.overrides = args.inputs.vars.clone();
     runner.verbose = args.verbose;
 
     let started = Instant::now();
@@ -266,7 +269,7 @@ fn annotate(run: &RunResult, redactor: &Redactor, out: &mut Output) {
 }
 
 /// The process environment, with `--env-file` entries on top.
-fn environment(args: &RunArgs, err: &mut Output) -> Option<Map<String, Value>> {
+fn environment(args: &Inputs, err: &mut Output) -> Option<Map<String, Value>> {
     let mut env: Map<String, Value> = std::env::vars()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
@@ -276,7 +279,7 @@ fn environment(args: &RunArgs, err: &mut Output) -> Option<Map<String, Value>> {
     Some(env)
 }
 
-fn read_env_file(args: &RunArgs, err: &mut Output) -> Option<Vec<(String, String)>> {
+fn read_env_file(args: &Inputs, err: &mut Output) -> Option<Vec<(String, String)>> {
     let Some(path) = &args.env_file else {
         return Some(Vec::new());
     };
@@ -312,7 +315,7 @@ fn env_file_problem(path: &std::path::Path, err: &dotenvy::Error) -> String {
 }
 
 /// `--env-file` entries also override spec vars of the same name; `--var` wins over them.
-fn env_file_overrides(args: &RunArgs, err: &mut Output) -> Option<Vec<(String, String)>> {
+fn env_file_overrides(args: &Inputs, err: &mut Output) -> Option<Vec<(String, String)>> {
     let entries = read_env_file(args, err)?;
     Some(
         entries
@@ -351,7 +354,8 @@ async fn start_sandbox(
 /// Loads and lints every spec; prints every problem and returns `None` if any.
 fn load_all(
     paths: &[PathBuf],
-    args: &RunArgs,
+    vars: &[(String, String)],
+    shard: Option<select::Shard>,
     env: &Map<String, Value>,
     err: &mut Output,
 ) -> Option<Vec<Spec>> {
@@ -364,13 +368,13 @@ fn load_all(
     };
     let templates = Templates::new();
     let known = Known {
-        names: args.vars.iter().map(|(n, _)| n.clone()).collect(),
+        names: vars.iter().map(|(n, _)| n.clone()).collect(),
         env: env.keys().cloned().collect(),
     };
     let mut loaded = Vec::new();
     let mut failed = false;
-    for file in files {
-        match spec::load_spec(&file) {
+    for outcome in load_in_parallel(&files) {
+        match outcome {
             Ok(spec) => loaded.push(spec),
             Err(e) => {
                 learn_literal_secrets(&e, err);
@@ -382,9 +386,10 @@ fn load_all(
     // Fragments are known only once every file is loaded; they are checked as part of the
     // specs that include them, where their variables are defined.
     let mut specs = without_fragments(loaded, err)?;
-    specs.retain(|spec| {
+    specs.retain_mut(|spec| {
         let problems = lint(spec, &templates, &known);
         if problems.is_empty() {
+            spec.positions.compact();
             return true;
         }
         let error = SpecError::Invalid {
@@ -400,9 +405,27 @@ fn load_all(
         return None;
     }
     // Sharding comes after fragments are known, which takes every file into account.
-    Some(match args.shard {
+    Some(match shard {
         Some(shard) => shard.take(specs),
         None => specs,
+    })
+}
+
+/// Loads every file, spread over the machine's cores, in the order given.
+fn load_in_parallel(files: &[PathBuf]) -> Vec<Result<Spec, SpecError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|f| spec::load_spec(f)).collect::<Vec<_>>())
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
     })
 }
 

@@ -119,6 +119,13 @@ impl Positions {
             .unwrap_or_default()
     }
 
+    /// Frees what only load-time diagnostics use (key positions) once a spec is valid; a
+    /// run may hold thousands of specs.
+    pub fn compact(&mut self) {
+        self.keys = HashMap::new();
+        self.values.shrink_to_fit();
+    }
+
     /// The key that introduces the value at `path`, falling back to the value.
     pub fn key(&self, path: &[Seg]) -> Pos {
         self.keys
