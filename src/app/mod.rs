@@ -119,6 +119,7 @@ async fn run(mut args: RunArgs) -> Exit {
     let Some(mut env) = environment(&args.inputs, &mut err) else {
         return Exit::Invalid;
     };
+    learn_secret_looking_env(&env, &redactor);
     let sandbox = if args.sandbox {
         match start_sandbox(&mut env, &redactor, &mut err).await {
             Some(server) => Some(server),
@@ -265,6 +266,22 @@ fn annotate(run: &RunResult, redactor: &Redactor, out: &mut Output) {
     }
     for line in report::github::github_annotations(run, redactor) {
         out.line(&line);
+    }
+}
+
+/// Environment variables named like credentials (`UMBRACO_CLIENT_SECRET`, `GITHUB_TOKEN`,
+/// `DB_PASSWORD`, `API_KEY`) are masked wherever a spec puts them. Values shorter than four
+/// characters are flags, not credentials.
+fn learn_secret_looking_env(env: &Map<String, Value>, redactor: &Redactor) {
+    const MARKS: &[&str] = &["SECRET", "PASSWORD", "TOKEN", "API_KEY", "APIKEY"];
+    for (name, value) in env {
+        let upper = name.to_ascii_uppercase();
+        if let Some(value) = value.as_str()
+            && value.len() >= 4
+            && MARKS.iter().any(|mark| upper.contains(mark))
+        {
+            redactor.add(value);
+        }
     }
 }
 
