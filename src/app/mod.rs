@@ -404,7 +404,11 @@ fn load_all(
     // specs that include them, where their variables are defined.
     let mut specs = without_fragments(loaded, err)?;
     specs.retain_mut(|spec| {
-        let problems = lint(spec, &templates, &known);
+        let mut problems = std::mem::take(&mut spec.problems);
+        problems.extend(lint(spec, &templates, &known));
+        // In reading order: the spec's own file first, then each included file.
+        problems.sort_by_key(|p| (p.file.as_ref().map(|f| f.path.clone()), p.pos.offset));
+        problems.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
         if problems.is_empty() {
             spec.positions.compact();
             return true;

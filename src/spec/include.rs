@@ -12,18 +12,12 @@ use super::load::{Problem, SpecError, load_file};
 use super::{Seg, Source, Spec, validate};
 
 /// Loads `path` with everything it includes, merged, and checks the merged spec.
+/// Problems that leave the spec readable are in [`Spec::problems`], not in the error.
 pub fn load_spec(path: &Path) -> Result<Spec, SpecError> {
-    let spec = load_tree(path, &mut Vec::new())?;
-    let problems = validate::merged(&spec);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(SpecError::Invalid {
-            path: spec.path,
-            source_text: spec.source,
-            problems,
-        })
-    }
+    let mut spec = load_tree(path, &mut Vec::new())?;
+    let merged = validate::merged(&spec);
+    spec.problems.extend(merged);
+    Ok(spec)
 }
 
 /// Loads `path` and its includes; `chain` holds the files that include it, outermost first.
@@ -130,11 +124,19 @@ fn merge_before(spec: &mut Spec, part: Spec) {
     let part_number = |p: usize| base + p; // part's 0 becomes `base`, its k becomes base + k
     let spec_number = |p: usize| if p == 0 { 0 } else { p + shift };
 
-    spec.included.push(Arc::new(Source {
+    let source = Arc::new(Source {
         path: part.path.clone(),
         text: part.source.clone(),
         positions: part.positions,
-    }));
+    });
+    spec.included.push(source.clone());
+    // The part's own problems are in the part's file from now on.
+    let mut problems: Vec<Problem> = part.problems;
+    for problem in &mut problems {
+        problem.file.get_or_insert_with(|| source.clone());
+    }
+    problems.append(&mut spec.problems);
+    spec.problems = problems;
     spec.included.extend(part.included.iter().cloned());
     spec.included.extend(own_included);
 

@@ -90,13 +90,9 @@ pub fn load_str(path: &Path, source: String) -> Result<Spec, SpecError> {
     };
 
     let positions = Positions::index(&source);
-    let spec = Spec::new(path.to_path_buf(), source, doc, positions);
-    let problems = validate::structure(&spec);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(invalid(spec.source, problems))
-    }
+    let mut spec = Spec::new(path.to_path_buf(), source, doc, positions);
+    spec.problems = validate::structure(&spec);
+    Ok(spec)
 }
 
 /// Every shape problem when the document did not deserialise, or the syntax error.

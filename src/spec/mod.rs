@@ -38,6 +38,9 @@ pub struct Spec {
     /// The files pulled in by `include`, directly or not.
     pub included: Vec<Arc<Source>>,
     pub origins: Origins,
+    /// Rules broken in an otherwise readable spec, found while loading; reported together
+    /// with template problems, so that one run shows them all.
+    pub problems: Vec<load::Problem>,
 }
 
 /// One included file's text and positions.
@@ -71,6 +74,7 @@ impl Spec {
                 steps,
                 entries: HashMap::new(),
             },
+            problems: Vec::new(),
         }
     }
 

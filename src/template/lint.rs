@@ -196,7 +196,7 @@ impl Linter<'_> {
             // An unknown function also reads as an undefined variable; one report is enough.
             return self.problem(at, err.to_string());
         }
-        let guarded = text.contains("default") || text.contains("defined");
+        let guarded = is_guarded(text);
         for name in names {
             if !self.is_known(&name, guarded) {
                 let why = self.captured_later(&name);
@@ -242,5 +242,30 @@ impl Linter<'_> {
 
     fn problem(&mut self, at: &[Seg], message: String) {
         self.problems.push(Problem::at(self.spec, at, message));
+    }
+}
+
+/// Whether a template guards against missing values with `| default` or `is defined`,
+/// in which case a name that may not exist is not an error.
+fn is_guarded(text: &str) -> bool {
+    static GUARD: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let guard = GUARD.get_or_init(|| {
+        regex::Regex::new(r"\|\s*d(efault)?\b|\bis\s+(not\s+)?(un)?defined\b")
+            .expect("a valid pattern")
+    });
+    guard.is_match(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_guarded;
+
+    #[test]
+    fn only_real_guards_count() {
+        assert!(is_guarded("{{ env.X | default('a') }}"));
+        assert!(is_guarded("{% if x is defined %}{{ x }}{% endif %}"));
+        assert!(is_guarded("{{ x | d('a') }}"));
+        assert!(!is_guarded("{{ undefined_host }}/x"));
+        assert!(!is_guarded("{{ default_port }}"));
     }
 }
