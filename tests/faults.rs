@@ -56,7 +56,8 @@ fn block<'a>(run: &'a Run, header: &str) -> Vec<&'a str> {
     let mut lines = run
         .stdout
         .lines()
-        .skip_while(|line| !line.starts_with(header));
+        // A spec without a name shows only its path, with nothing after it.
+        .skip_while(|line| !line.starts_with(header) && *line != header.trim_end());
     let Some(first) = lines.next() else {
         panic!("no line starts with {header:?}:\n{}", run.stdout);
     };

@@ -322,7 +322,12 @@ fn env_file_problem(path: &std::path::Path, err: &dotenvy::Error) -> String {
     };
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let first = bad.lines().next().unwrap_or_default();
-    match text.lines().position(|line| line == first) {
+    let first = first.trim();
+    let matches = |line: &str| {
+        let line = line.trim();
+        !line.is_empty() && !first.is_empty() && (line.contains(first) || first.starts_with(line))
+    };
+    match text.lines().position(matches) {
         Some(index) => format!(
             "line {} is not NAME=VALUE (or has an unclosed quote)",
             index + 1
@@ -406,6 +411,9 @@ fn load_all(
     specs.retain_mut(|spec| {
         let mut problems = std::mem::take(&mut spec.problems);
         problems.extend(lint(spec, &templates, &known));
+        if problems.is_empty() {
+            problems.extend(var_problem(spec, &templates, env, vars));
+        }
         // In reading order: the spec's own file first, then each included file.
         problems.sort_by_key(|p| (p.file.as_ref().map(|f| f.path.clone()), p.pos.offset));
         problems.dedup_by(|a, b| a.pos == b.pos && a.message == b.message);
@@ -418,6 +426,7 @@ fn load_all(
             source_text: spec.source.clone(),
             problems,
         };
+        learn_literal_secrets(&error, err);
         err.line(&render_spec_error(&error, err.color()));
         failed = true;
         false
@@ -450,6 +459,23 @@ fn load_in_parallel(files: &[PathBuf]) -> Vec<Result<Spec, SpecError>> {
     })
 }
 
+/// Vars depend only on the environment and the command line, so they are rendered now:
+/// a var that loops too long or grows too large is found before anything is sent.
+fn var_problem(
+    spec: &Spec,
+    templates: &Templates,
+    env: &Map<String, Value>,
+    overrides: &[(String, String)],
+) -> Option<spec::load::Problem> {
+    let err = crate::template::spec_scope(templates, &spec.doc, env, overrides, |_| {}).err()?;
+    let at = [spec::Seg::from(err.section), err.name.as_str().into()];
+    Some(spec::load::Problem::at(
+        spec,
+        &at,
+        format!("{}.{}: {}", err.section, err.name, err.error),
+    ))
+}
+
 /// A spec that fails to load can still say which values are secret; the error shows
 /// source lines, so those values are masked there too.
 fn learn_literal_secrets(error: &SpecError, err: &mut Output) {
@@ -457,7 +483,7 @@ fn learn_literal_secrets(error: &SpecError, err: &mut Output) {
         return;
     };
     let Ok(serde_yaml::Value::Mapping(root)) = serde_yaml::from_str(source_text) else {
-        return;
+        return learn_unparsed_secrets(source_text, err);
     };
     let Some(serde_yaml::Value::Mapping(secrets)) = root.get("secrets") else {
         return;
@@ -465,6 +491,48 @@ fn learn_literal_secrets(error: &SpecError, err: &mut Output) {
     for value in secrets.values() {
         if let Some(text) = value.as_str() {
             err.learn_secret(text);
+        }
+    }
+}
+
+/// For a spec that is not even YAML: every value written in its `secrets` section, found
+/// by indentation (block style) or as the rest of the line (flow style).
+fn learn_unparsed_secrets(source: &str, err: &mut Output) {
+    let mut block: Option<usize> = None;
+    for line in source.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if let Some(rest) = text.strip_prefix("secrets:") {
+            block = Some(indent);
+            learn_flow_values(rest, err);
+            continue;
+        }
+        match block {
+            Some(top) if indent > top && !text.is_empty() => {
+                if let Some((_, value)) = text.split_once(':') {
+                    learn_flow_values(value, err);
+                }
+            }
+            Some(_) if !text.is_empty() => block = None,
+            _ => {}
+        }
+    }
+}
+
+/// Quoted strings in `text`, and bare values after `key:`, as secrets.
+fn learn_flow_values(text: &str, err: &mut Output) {
+    for quote in ['"', '\''] {
+        for (index, part) in text.split(quote).enumerate() {
+            if index % 2 == 1 && part.len() >= 4 {
+                err.learn_secret(part);
+            }
+        }
+    }
+    for pair in text.trim_matches(['{', '}', ' ']).split(',') {
+        let value = pair.split_once(':').map_or(pair, |(_, v)| v).trim();
+        let value = value.trim_matches(['"', '\'', '}', '{', ' ']);
+        if value.len() >= 4 {
+            err.learn_secret(value);
         }
     }
 }

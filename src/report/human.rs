@@ -12,7 +12,11 @@ const TRACE_LIMIT: usize = 4096;
 /// Prints one finished spec; called as specs finish so that output never interleaves.
 pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     let path = spec.path.display().to_string();
-    let title = out.paint(Tone::Bold, &spec.name);
+    // A spec without a `name` is called by its path, which is shown already.
+    let title = match spec.name == path {
+        true => String::new(),
+        false => out.paint(Tone::Bold, &spec.name),
+    };
     if spec.not_run() {
         let skip = out.paint(Tone::Dim, "SKIP");
         out.line(&format!(
@@ -27,7 +31,7 @@ pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     } else {
         out.paint(Tone::Fail, "FAIL")
     };
-    out.line(&format!("{mark} {path}  {title}"));
+    out.line(format!("{mark} {path}  {title}").trim_end());
     for step in &spec.steps {
         let file = if step.file.as_os_str().is_empty() {
             &spec.path

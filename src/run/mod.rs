@@ -134,38 +134,19 @@ impl Runner {
 
     /// The variables a spec starts with: `env`, overrides, then vars and secrets in order.
     fn scope(&self, spec: &Spec) -> Result<Scope, StepError> {
-        let mut scope = Scope::with_env(self.env.clone());
-        for (name, value) in &self.overrides {
-            scope.set(name, Value::String(value.clone()));
-        }
-        let sections = [
-            ("vars", &spec.doc.vars, false),
-            ("secrets", &spec.doc.secrets, true),
-        ];
-        for (section, vars, secret) in sections {
-            for (name, raw) in vars {
-                if let Some((_, value)) = self.overrides.iter().find(|(n, _)| n == name) {
-                    // An override of a secret is as secret as what it replaces.
-                    if secret {
-                        self.redactor.add(value);
-                    }
-                    continue;
-                }
-                let value = self
-                    .templates
-                    .render_yaml(raw, &scope)
-                    .map_err(|err| StepError {
-                        exit: Exit::Invalid,
-                        message: format!("{section}.{name}: {err}"),
-                        pos: spec.pos(&[section.into(), name.as_str().into()]),
-                    })?;
-                if secret {
-                    self.learn_secret(&value);
-                }
-                scope.set(name, value);
-            }
-        }
-        Ok(scope)
+        let learn = |value: &Value| self.learn_secret(value);
+        crate::template::spec_scope(
+            &self.templates,
+            &spec.doc,
+            &self.env,
+            &self.overrides,
+            learn,
+        )
+        .map_err(|err| StepError {
+            exit: Exit::Invalid,
+            message: format!("{}.{}: {}", err.section, err.name, err.error),
+            pos: spec.pos(&[err.section.into(), err.name.as_str().into()]),
+        })
     }
 
     /// Teaches the redactor every string inside a secret value.

@@ -77,6 +77,56 @@ const PROBE_FUEL: u64 = 100_000;
 /// The largest text a template may produce.
 const MAX_RENDERED: usize = 16 * 1024 * 1024;
 
+/// A var that could not be rendered: its section, its name and why.
+#[derive(Debug)]
+pub struct VarError {
+    pub section: &'static str,
+    pub name: String,
+    pub error: TemplateError,
+}
+
+/// Renders a spec's `vars`, then its `secrets`, in order, over `env` and the overrides
+/// (which win and are not rendered). `on_secret` sees each secret value, overrides of
+/// secrets included.
+pub fn spec_scope(
+    templates: &Templates,
+    spec: &crate::spec::SpecDoc,
+    env: &Map<String, Value>,
+    overrides: &[(String, String)],
+    mut on_secret: impl FnMut(&Value),
+) -> Result<Scope, VarError> {
+    let mut scope = Scope::with_env(env.clone());
+    for (name, value) in overrides {
+        scope.set(name, Value::String(value.clone()));
+    }
+    let sections = [
+        ("vars", &spec.vars, false),
+        ("secrets", &spec.secrets, true),
+    ];
+    for (section, vars, secret) in sections {
+        for (name, raw) in vars {
+            if let Some((_, value)) = overrides.iter().find(|(n, _)| n == name) {
+                if secret {
+                    on_secret(&Value::String(value.clone()));
+                }
+                continue;
+            }
+            let value = templates
+                .render_yaml(raw, &scope)
+                .map_err(|error| VarError {
+                    section,
+                    name: name.clone(),
+                    error,
+                })?;
+            if secret {
+                on_secret(&value);
+            }
+            scope.set(name, value);
+        }
+    }
+    Ok(scope)
+}
+
 /// The template engine, configured once per run.
 pub struct Templates {
     env: Environment<'static>,
