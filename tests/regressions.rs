@@ -227,17 +227,38 @@ fn xml_escaped(text: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-/// Runs `spec` from a fresh workspace with `args`, and returns the run and the elapsed time.
+/// Runs `spec` from a fresh workspace with `args`, and returns the run and the elapsed
+/// time. A run still going after 10 s is killed and shows as exit -1, so that a wait or a
+/// loop that never ends fails the test instead of hanging it.
 fn timed(spec: &str, args: &[&str]) -> (Run, Duration) {
     let work = Workspace::new();
     work.write("spec.yaml", spec);
     let started = Instant::now();
-    let run = runner()
+    let child = runner()
         .args(args)
         .arg("spec.yaml")
         .current_dir(work.path())
-        .run();
+        .spawn();
+    let run = finish_within(child, Duration::from_secs(10));
     (run, started.elapsed())
+}
+
+/// Waits for `child` up to `limit`, then kills it; a killed run has exit code -1.
+fn finish_within(mut child: std::process::Child, limit: Duration) -> Run {
+    let started = Instant::now();
+    while child.try_wait().expect("poll runner").is_none() {
+        if started.elapsed() > limit {
+            child.kill().expect("kill runner");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("wait for runner");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 fn report_of(work: &Workspace) -> Value {
@@ -337,13 +358,8 @@ fn ctrl_c_during_a_retry_wait_exits_130_at_once_and_reports_the_spec_interrupted
     // SAFETY: kill only sends a signal to the child started above.
     let sent = unsafe { libc::kill(pid, libc::SIGINT) };
     assert_eq!(sent, 0, "SIGINT could not be sent");
-    let output = child.wait_with_output().expect("wait for runner");
+    let run = finish_within(child, Duration::from_secs(5));
     let elapsed = signalled.elapsed();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
 
     assert_eq!(run.code, 130, "{run:?}");
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?} to stop");
