@@ -489,7 +489,8 @@ fn learn_literal_secrets(error: &SpecError, err: &mut Output) {
         return;
     };
     for value in secrets.values() {
-        if let Some(text) = value.as_str() {
+        // Shorter values would blank out ordinary letters in the message.
+        if let Some(text) = value.as_str().filter(|t| t.len() >= 4) {
             err.learn_secret(text);
         }
     }
