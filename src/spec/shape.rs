@@ -80,21 +80,86 @@ fn each_item<T: DeserializeOwned>(
     }
 }
 
-/// Deserialises `value` as `T` on its own and records the error, if any, at its place.
+/// Deserialises `value` as `T` on its own and records every error at its place: serde
+/// stops at the first, so the offending key is taken out and the rest tried again.
 fn check<T: DeserializeOwned>(
     value: &Value,
     at: &[Seg],
     positions: &Positions,
     out: &mut Vec<Problem>,
 ) {
-    // From text, so that serde_yaml's error names the path inside `value`.
-    let Ok(text) = serde_yaml::to_string(value) else {
-        return;
+    const MOST: usize = 20;
+    let mut value = value.clone();
+    let mut removed: Vec<Vec<Seg>> = Vec::new();
+    let mut misspelt_in: Vec<Vec<Seg>> = Vec::new();
+    for _ in 0..MOST {
+        // From text, so that serde_yaml's error names the path inside `value`.
+        let Ok(text) = serde_yaml::to_string(&value) else {
+            return;
+        };
+        let Err(err) = serde_yaml::from_str::<T>(&text) else {
+            return;
+        };
+        let message = super::load::plain_message(&err.to_string());
+        let (inner, rest) = split_path(&message, &value);
+        let culprit = match unknown_field(rest) {
+            Some((field, _)) => [inner.clone(), vec![Seg::Key(field.to_string())]].concat(),
+            None => inner.clone(),
+        };
+        // A field reported missing because an earlier round took it out, or where an
+        // unknown key (most likely its misspelling) was taken out, is no news.
+        let missing_removed = missing_field(rest).is_some_and(|field| {
+            let key = [inner.clone(), vec![Seg::Key(field.to_string())]].concat();
+            removed.contains(&key) || misspelt_in.contains(&inner)
+        });
+        // An error on a mapping we took something out of is our doing, not the spec's.
+        let above_removed = unknown_field(rest).is_none()
+            && removed
+                .iter()
+                .any(|r| r.len() > inner.len() && r.starts_with(&inner));
+        if missing_removed || above_removed {
+            return;
+        }
+        if unknown_field(rest).is_some() {
+            misspelt_in.push(inner.clone());
+        }
+        out.push(locate_error(&err, &value, at, positions));
+        if culprit.is_empty() || !take_out(&mut value, &culprit) {
+            return;
+        }
+        removed.push(culprit);
+    }
+}
+
+/// `missing field `name`` → `name`.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// Removes the mapping entry at `path`; paths into sequences are left alone, since
+/// removing an item would shift the positions of the ones after it.
+fn take_out(value: &mut Value, path: &[Seg]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
     };
-    let Err(err) = serde_yaml::from_str::<T>(&text) else {
-        return;
-    };
-    out.push(locate_error(&err, value, at, positions));
+    let mut node = value;
+    for seg in parents {
+        node = match (seg, node) {
+            (Seg::Key(key), Value::Mapping(map)) => match map.get_mut(key.as_str()) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Seg::Index(index), Value::Sequence(items)) => match items.get_mut(*index) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Seg::Key(key), Value::Mapping(map)) => map.remove(key.as_str()).is_some(),
+        _ => false,
+    }
 }
 
 fn locate_error(
@@ -262,6 +327,14 @@ mod tests {
                 .starts_with("steps[1].request.url: invalid type"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn every_problem_in_one_step_is_reported() {
+        let source = "steps:\n  - name: a\n    request:\n      ulr: x\n      methd: GET\n      url: x\n    check:\n      status: 700\n";
+        let problems = found(source);
+        let lines: Vec<usize> = problems.iter().map(|p| p.pos.line).collect();
+        assert_eq!(lines, [4, 5, 8], "{problems:?}");
     }
 
     #[test]
