@@ -154,7 +154,19 @@ impl Http {
         let timeout = request.timeout.unwrap_or(self.options.timeout);
         let mut current = request.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.send_once(&current, timeout).await?;
+            // One deadline for the whole chain of redirects, not one per hop.
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                let url = current.url.to_string();
+                return Err(TransportError::Timeout {
+                    url,
+                    after: timeout,
+                });
+            }
+            let response = self
+                .send_once(&current, left)
+                .await
+                .map_err(|err| with_total_timeout(err, timeout))?;
             let next = match request.follow_redirects {
                 true => redirect_target(&current, &response),
                 false => None,
@@ -215,6 +227,17 @@ impl Http {
             url: request.url.clone(),
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// A hop that ran out of the time left reports the request's whole time limit.
+fn with_total_timeout(err: TransportError, timeout: Duration) -> TransportError {
+    match err {
+        TransportError::Timeout { url, .. } => TransportError::Timeout {
+            url,
+            after: timeout,
+        },
+        other => other,
     }
 }
 
@@ -368,7 +391,7 @@ pub fn body_start(body: &[u8], redactor: &Redactor) -> String {
         return "(empty)".into();
     }
     let head = &body[..body.len().min(64 * 1024)];
-    let text = redactor.redact(&String::from_utf8_lossy(head)).into_owned();
+    let text = redactor.redact(&canonical_text(head)).into_owned();
     let shown: String = text
         .chars()
         .take(SHOWN)
@@ -381,13 +404,22 @@ pub fn body_start(body: &[u8], redactor: &Redactor) -> String {
     }
 }
 
+/// A body as text, with JSON written the way serde_json writes it: servers escape strings
+/// in many ways (`\/`, `\u00e9`), and secrets are recognised in the usual one.
+fn canonical_text(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(json) => json.to_string(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
 /// A request as verbose output shows it: credential headers masked. Bodies are kept whole
 /// here; the printer masks secrets first and cuts long lines after.
 pub fn describe_request(request: &Outgoing) -> Vec<String> {
     let mut lines = vec![format!("> {} {}", request.method, request.url)];
     lines.extend(describe_headers("> ", &request.headers));
     if let Some(body) = &request.body {
-        lines.push(format!("> {}", String::from_utf8_lossy(body)));
+        lines.push(format!("> {}", canonical_text(body)));
     }
     lines
 }
@@ -401,7 +433,7 @@ pub fn describe_response(response: &Response) -> Vec<String> {
     )];
     lines.extend(describe_headers("< ", &response.headers));
     if !response.body.is_empty() {
-        lines.push(format!("< {}", String::from_utf8_lossy(&response.body)));
+        lines.push(format!("< {}", canonical_text(&response.body)));
     }
     lines
 }

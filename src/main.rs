@@ -13,5 +13,9 @@ fn main() -> ExitCode {
             return ExitCode::from(runner::exit::Exit::Invalid.code());
         }
     };
-    runtime.block_on(runner::app::main(cli)).into()
+    let exit = runtime.block_on(runner::app::main(cli));
+    // A check still running on a worker (a slow regex over a large body, after Ctrl-C)
+    // must not keep the process alive once the outcome is known.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    exit.into()
 }

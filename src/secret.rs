@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use aho_corasick::AhoCorasick;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -57,7 +58,15 @@ impl fmt::Display for Secret {
 /// The run's set of known secrets; cheap to clone and shared by every task.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    known: Arc<RwLock<Vec<String>>>,
+    known: Arc<RwLock<Known>>,
+}
+
+/// Every form of every secret, and a matcher over all of them built when first needed.
+#[derive(Default)]
+struct Known {
+    forms: Vec<String>,
+    seen: std::collections::HashSet<String>,
+    matcher: Option<Arc<AhoCorasick>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -72,27 +81,53 @@ impl Redactor {
         if secret.is_empty() {
             return;
         }
-        let forms = encoded_forms(secret);
         let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
-        for form in forms {
-            if !known.contains(&form) {
-                known.push(form);
+        for form in encoded_forms(secret) {
+            if known.seen.insert(form.clone()) {
+                known.forms.push(form);
+                known.matcher = None;
             }
         }
-        // Longer first, so a secret that contains another is masked whole.
-        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// `text` with every known secret replaced by the mask.
+    /// `text` with every known secret replaced by the mask. Overlapping secrets are masked
+    /// as one stretch, so that no part of either is left.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = Cow::Borrowed(text);
-        for secret in known.iter() {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+        let Some(matcher) = self.matcher() else {
+            return Cow::Borrowed(text);
+        };
+        let mut stretches: Vec<(usize, usize)> = Vec::new();
+        for found in matcher.find_overlapping_iter(text) {
+            match stretches.last_mut() {
+                Some(last) if found.start() <= last.1 => last.1 = last.1.max(found.end()),
+                _ => stretches.push((found.start(), found.end())),
             }
         }
-        out
+        if stretches.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in stretches {
+            out.push_str(&text[at..start]);
+            out.push_str(MASK);
+            at = end;
+        }
+        out.push_str(&text[at..]);
+        Cow::Owned(out)
+    }
+
+    fn matcher(&self) -> Option<Arc<AhoCorasick>> {
+        if let Some(matcher) = &self.known.read().unwrap_or_else(|e| e.into_inner()).matcher {
+            return Some(matcher.clone());
+        }
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if known.forms.is_empty() {
+            return None;
+        }
+        let built = Arc::new(AhoCorasick::new(&known.forms).ok()?);
+        known.matcher = Some(built.clone());
+        Some(built)
     }
 }
 
@@ -132,6 +167,7 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         forms.push(json.trim_matches('"').to_string());
     }
     forms.push(xml_escaped(secret));
+    forms.extend(json_escapings(secret));
     forms.extend(url_forms(secret));
     forms.push(strict_percent(secret));
     forms.retain(|f| !f.is_empty());
@@ -163,6 +199,44 @@ fn url_forms(secret: &str) -> Vec<String> {
     url.set_query(Some(secret));
     let query = url.query().unwrap_or_default().to_string();
     vec![path, query]
+}
+
+/// The other ways JSON writers escape a string: `\/` (PHP), non-ASCII as `\uXXXX`
+/// (Python), `<>&'+` too in capitals (.NET), `<>&'` (minijinja's `tojson`); and HTML
+/// escaping (minijinja's `escape`).
+fn json_escapings(secret: &str) -> Vec<String> {
+    let escape = |upper: bool, also: &[char]| -> String {
+        let mut out = String::new();
+        for c in secret.chars() {
+            if c.is_ascii() && !also.contains(&c) {
+                out.push(c);
+                continue;
+            }
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                match upper {
+                    true => out.push_str(&format!("\\u{unit:04X}")),
+                    false => out.push_str(&format!("\\u{unit:04x}")),
+                }
+            }
+        }
+        out
+    };
+    let html = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;");
+    vec![
+        secret.replace('/', "\\/"),
+        escape(false, &[]),
+        escape(true, &[]),
+        escape(true, &['<', '>', '&', '\'', '+']),
+        escape(false, &['<', '>', '&', '\'']),
+        html,
+    ]
 }
 
 /// The form a secret takes inside XML text or attributes, as in a JUnit report.
@@ -206,6 +280,29 @@ mod tests {
         url.set_path("/hooks/uk+Rb/4:Fs é");
         url.set_query(Some("key=uk+Rb/4:Fs é"));
         assert_eq!(redactor.redact(url.as_str()), "http://h/hooks/***?key=***");
+    }
+
+    #[test]
+    fn masks_the_escapings_of_other_json_writers() {
+        let redactor = Redactor::default();
+        redactor.add("Ab/cd+é<");
+        for text in [
+            r"Ab\/cd+é<",
+            r"Ab/cd+\u00e9<",
+            r"Ab/cd\u002B\u00E9\u003C",
+            r"Ab/cd+\u00e9\u003c",
+            "Ab&#x2f;cd+é&lt;",
+        ] {
+            assert_eq!(redactor.redact(text), "***", "{text}");
+        }
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_as_one_stretch() {
+        let redactor = Redactor::default();
+        redactor.add("abcdef");
+        redactor.add("defXYZ");
+        assert_eq!(redactor.redact("-abcdefXYZ-"), "-***-");
     }
 
     #[test]

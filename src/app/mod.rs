@@ -273,6 +273,19 @@ fn annotate(run: &RunResult, redactor: &Redactor, out: &mut Output) {
 /// `DB_PASSWORD`, `API_KEY`) are masked wherever a spec puts them. Values shorter than four
 /// characters are flags, not credentials.
 fn learn_secret_looking_env(env: &Map<String, Value>, redactor: &Redactor) {
+    // reqwest sends proxy credentials from these variables on its own.
+    for name in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        if let Some(url) = env.get(name).and_then(Value::as_str) {
+            crate::run::learn_url_credentials(redactor, url);
+        }
+    }
     const MARKS: &[&str] = &["SECRET", "PASSWORD", "TOKEN", "API_KEY", "APIKEY"];
     for (name, value) in env {
         let upper = name.to_ascii_uppercase();

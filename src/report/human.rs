@@ -71,15 +71,16 @@ fn print_step(out: &mut Output, path: &str, step: &StepResult, verbose: bool) {
     }
     if verbose {
         for note in &step.trace {
+            let note = printable(note);
             out.line_cut(
-                &format!("      {}", out.paint(Tone::Dim, note)),
+                &format!("      {}", out.paint(Tone::Dim, &note)),
                 TRACE_LIMIT,
             );
         }
     }
     if let Some(error) = &step.error {
         let label = out.paint(Tone::Fail, "error:");
-        out.line(&format!("      {label} {}", error.message));
+        out.line(&format!("      {label} {}", printable(&error.message)));
         if error.pos.line > 0 {
             out.line(&format!(
                 "        at {path}:{}:{}",
@@ -111,13 +112,11 @@ fn print_token(out: &mut Output, token: &crate::run::result::TokenEvent) {
 }
 
 fn print_failed_check(out: &mut Output, path: &str, check: &CheckResult) {
-    let what = out.paint(Tone::Fail, &check.what);
-    let mut line = format!(
-        "      {what}: expected {}, got {}",
-        check.expected, check.actual
-    );
+    let what = out.paint(Tone::Fail, &printable(&check.what));
+    let (expected, actual) = (printable(&check.expected), printable(&check.actual));
+    let mut line = format!("      {what}: expected {expected}, got {actual}");
     if let Some(message) = &check.message {
-        line.push_str(&format!(" ({message})"));
+        line.push_str(&format!(" ({})", printable(message)));
     }
     out.line(&line);
     out.line(&format!(
@@ -155,6 +154,23 @@ pub fn print_summary(out: &mut Output, run: &RunResult) {
         run.tokens_reused,
         run.elapsed.as_secs_f64()
     ));
+}
+
+/// A server's bytes as inert text: line breaks and escape sequences are shown escaped, so
+/// a response cannot start a line of its own (a CI workflow command, say) or drive the
+/// terminal.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push(c),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn plural(n: usize) -> &'static str {

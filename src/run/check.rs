@@ -118,10 +118,14 @@ pub fn predicate(
     subject: Option<&Value>,
     expected: &Value,
     pos: Pos,
+    redactor: &crate::secret::Redactor,
 ) -> CheckResult {
     let label = format!("{what} {}", predicate.op.name());
-    let actual = subject.map_or_else(|| "nothing".to_string(), describe);
-    let expected_text = describe(expected);
+    // Masked before they are written as JSON: quoting a secret that holds `"` or `\`
+    // would escape it into a form the redactor does not know.
+    let shown = |value: &Value| describe(&masked(value, redactor));
+    let actual = subject.map_or_else(|| "nothing".to_string(), shown);
+    let expected_text = shown(expected);
     let outcome = evaluate(predicate.op, subject, expected);
     let mut result = CheckResult::new(&label, pos, outcome.is_ok(), expected_text, actual);
     result.message = outcome.err().flatten();
@@ -254,6 +258,20 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// A value as a user reads it in a failure: compact JSON and its type.
+/// `value` with secrets masked in every string inside it.
+fn masked(value: &Value, redactor: &crate::secret::Redactor) -> Value {
+    match value {
+        Value::String(text) => Value::String(redactor.redact(text).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(|v| masked(v, redactor)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (redactor.redact(k).into_owned(), masked(v, redactor)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Whole: the step masks secrets in it before cutting it short, see [`mask_and_cut`].
 pub fn describe(value: &Value) -> String {
     format!("{value} ({})", type_name(value))

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod result;
 mod step;
+pub use step::learn_url_credentials;
 mod verify;
 
 use std::sync::Arc;

@@ -495,22 +495,8 @@ fn is_credential_field(name: &str) -> bool {
 
 impl Flow<'_> {
     /// Teaches the redactor the credential fields of a JSON object.
-    /// A password in the URL travels as Basic credentials; both forms are secret.
     fn learn_userinfo(&self, url_text: &str) {
-        let Ok(url) = Url::parse(url_text) else {
-            return;
-        };
-        let Some(password) = url.password() else {
-            return;
-        };
-        use base64::Engine;
-        let decoded = percent_decode(password);
-        let pair = format!("{}:{decoded}", percent_decode(url.username()));
-        self.runner.redactor.add(password);
-        self.runner.redactor.add(&decoded);
-        self.runner
-            .redactor
-            .add(&base64::engine::general_purpose::STANDARD.encode(pair));
+        learn_url_credentials(&self.runner.redactor, url_text);
     }
 
     /// Teaches the redactor the credential fields of a JSON value, at any depth.
@@ -557,6 +543,27 @@ impl Flow<'_> {
             }
         }
     }
+}
+
+/// The credentials in a URL (`https://user:password@host`) travel as Basic credentials;
+/// all their forms are secret. A user name alone can be an API key, so it is too.
+pub fn learn_url_credentials(redactor: &crate::secret::Redactor, url_text: &str) {
+    use base64::Engine;
+    let Ok(url) = Url::parse(url_text) else {
+        return;
+    };
+    let password = url.password().unwrap_or_default();
+    if url.username().is_empty() && password.is_empty() {
+        return;
+    }
+    let (user, decoded) = (percent_decode(url.username()), percent_decode(password));
+    let pair = format!("{user}:{decoded}");
+    for secret in [url.username(), user.as_str(), password, decoded.as_str()] {
+        if secret.len() >= 4 {
+            redactor.add(secret);
+        }
+    }
+    redactor.add(&base64::engine::general_purpose::STANDARD.encode(pair));
 }
 
 fn percent_decode(text: &str) -> String {

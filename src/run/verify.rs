@@ -173,7 +173,10 @@ impl Flow<'_> {
                 .templates
                 .render_yaml(&predicate.expected, &self.scope);
             let checked = match expected {
-                Ok(expected) => check::predicate(what, predicate, subject, &expected, pos),
+                Ok(expected) => {
+                    let redactor = &self.runner.redactor;
+                    check::predicate(what, predicate, subject, &expected, pos, redactor)
+                }
                 Err(err) => {
                     let label = format!("{what} {}", predicate.op.name());
                     failure(&label, pos, "?", err.to_string())

@@ -179,11 +179,15 @@ impl Templates {
             .env
             .template_from_str(text)
             .map_err(|err| TemplateError::Syntax(describe(&err)))?;
-        let rendered = template
-            .render(scope.context())
-            .map_err(|err| self.render_error(&err, text, scope))?;
-        within_limit(rendered.len())?;
-        Ok(rendered)
+        // Into a writer that refuses to grow past the limit, so that a loop cannot fill
+        // memory before the size is checked.
+        let mut out = Bounded::default();
+        let rendered = template.render_captured_to(scope.context(), &mut out);
+        if out.over {
+            return within_limit(MAX_RENDERED + 1).map(|_| String::new());
+        }
+        rendered.map_err(|err| self.render_error(&err, text, scope))?;
+        String::from_utf8(out.bytes).map_err(|e| TemplateError::Render(e.to_string()))
     }
 
     /// Renders `text`, keeping the JSON type when it is a single expression.
@@ -273,10 +277,32 @@ impl Templates {
     }
 }
 
+/// A buffer that fails writes past [`MAX_RENDERED`].
+#[derive(Default)]
+struct Bounded {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED {
+            self.over = true;
+            return Err(std::io::Error::other("the rendered text is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn within_limit(len: usize) -> Result<(), TemplateError> {
     if len > MAX_RENDERED {
         return Err(TemplateError::Render(format!(
-            "the template produces {len} bytes, more than the limit of {MAX_RENDERED}"
+            "the template produces more than the limit of {MAX_RENDERED} bytes"
         )));
     }
     Ok(())
