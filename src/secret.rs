@@ -96,11 +96,17 @@ impl Redactor {
         let Some(matcher) = self.matcher() else {
             return Cow::Borrowed(text);
         };
+        // Overlapping matches come ordered by where they end; merge them by where they start.
+        let mut found: Vec<(usize, usize)> = matcher
+            .find_overlapping_iter(text)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        found.sort_unstable();
         let mut stretches: Vec<(usize, usize)> = Vec::new();
-        for found in matcher.find_overlapping_iter(text) {
+        for (start, end) in found {
             match stretches.last_mut() {
-                Some(last) if found.start() <= last.1 => last.1 = last.1.max(found.end()),
-                _ => stretches.push((found.start(), found.end())),
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => stretches.push((start, end)),
             }
         }
         if stretches.is_empty() {

@@ -191,3 +191,19 @@ fn path_of(url: &str) -> String {
         Err(_) => url.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn server_text_cannot_start_a_line_or_drive_the_terminal() {
+        let text = "ok\n::error file=evil.yaml::x\u{1b}]52;c;aGk=\u{7}";
+        let shown = printable(text);
+        assert!(
+            !shown.contains('\n') && !shown.contains('\u{1b}'),
+            "{shown}"
+        );
+        assert!(shown.starts_with("ok\\n::error"), "{shown}");
+    }
+}

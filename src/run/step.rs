@@ -611,3 +611,20 @@ fn token_failure(name: &str, err: TokenError, pos: Pos) -> StepError {
         pos,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::learn_url_credentials;
+    use crate::secret::Redactor;
+
+    #[test]
+    fn credentials_in_a_url_are_learned_with_their_basic_form() {
+        use base64::Engine;
+        let redactor = Redactor::default();
+        learn_url_credentials(&redactor, "http://puser:Pr0xy%20Pass@127.0.0.1:1/");
+        learn_url_credentials(&redactor, "http://sk_live_4eC39HqLyjWD@127.0.0.1:1/");
+        let basic = base64::engine::general_purpose::STANDARD.encode("puser:Pr0xy Pass");
+        let text = format!("Pr0xy Pass Pr0xy%20Pass {basic} sk_live_4eC39HqLyjWD");
+        assert_eq!(redactor.redact(&text), "*** *** *** ***");
+    }
+}

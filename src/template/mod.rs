@@ -418,6 +418,13 @@ mod tests {
             t.render_str(looping, &scope()),
             Err(TemplateError::Render(_))
         ));
+        let growing = "{% for i in range(100) %}{{ 'x' * 1000000 }}{% endfor %}";
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            t.render_str(growing, &scope()),
+            Err(TemplateError::Render(_))
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
         let huge = "{{ 'x' * 20000000 }}";
         assert!(matches!(
             t.render_str(huge, &scope()),
