@@ -21,18 +21,8 @@ pub fn github_annotations(run: &RunResult, redactor: &Redactor) -> Vec<String> {
 fn spec_annotations(spec: &SpecResult, redactor: &Redactor) -> Vec<String> {
     spec.steps
         .iter()
-        .flat_map(|step| step_annotations(&step_file(spec, step), step, redactor))
+        .flat_map(|step| step_annotations(&spec.file_of(step), step, redactor))
         .collect()
-}
-
-/// The file a step's positions point into: the spec's own, or one it includes.
-fn step_file(spec: &SpecResult, step: &StepResult) -> String {
-    let file = if step.file.as_os_str().is_empty() {
-        &spec.path
-    } else {
-        &step.file
-    };
-    file.display().to_string()
 }
 
 fn step_annotations(path: &str, step: &StepResult, redactor: &Redactor) -> Vec<String> {

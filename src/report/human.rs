@@ -33,12 +33,7 @@ pub fn print_spec(out: &mut Output, spec: &SpecResult, verbose: bool) {
     };
     out.line(format!("{mark} {path}  {title}").trim_end());
     for step in &spec.steps {
-        let file = if step.file.as_os_str().is_empty() {
-            &spec.path
-        } else {
-            &step.file
-        };
-        print_step(out, &file.display().to_string(), step, verbose);
+        print_step(out, &spec.file_of(step), step, verbose);
     }
 }
 

@@ -143,7 +143,7 @@ impl StepView<'_> {
     fn of<'a>(spec: &SpecResult, step: &'a StepResult) -> StepView<'a> {
         StepView {
             name: &step.name,
-            file: step_file(spec, step),
+            file: spec.file_of(step),
             line: step.pos.line,
             column: step.pos.column,
             outcome: step_outcome(step),
@@ -245,16 +245,6 @@ fn capture(captured: &Captured) -> (String, Value) {
         captured.value.clone()
     };
     (captured.name.clone(), value)
-}
-
-/// The file a step's positions point into: the spec's own, or one it includes.
-fn step_file(spec: &SpecResult, step: &StepResult) -> String {
-    let file = if step.file.as_os_str().is_empty() {
-        &spec.path
-    } else {
-        &step.file
-    };
-    file.display().to_string()
 }
 
 fn step_outcome(step: &StepResult) -> &'static str {

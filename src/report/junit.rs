@@ -28,7 +28,7 @@ fn suite(spec: &SpecResult) -> TestSuite {
 }
 
 fn case(spec: &SpecResult, path: &str, step: &StepResult) -> TestCase {
-    let file = step_file(spec, step);
+    let file = spec.file_of(step);
     let mut case = TestCase::new(step.name.as_str(), status(&file, step));
     case.set_classname(path);
     case.set_time(step.elapsed);
@@ -37,16 +37,6 @@ fn case(spec: &SpecResult, path: &str, step: &StepResult) -> TestCase {
     case.extra
         .insert("line".into(), step.pos.line.to_string().into());
     case
-}
-
-/// The file a step's positions point into: the spec's own, or one it includes.
-fn step_file(spec: &SpecResult, step: &StepResult) -> String {
-    let file = if step.file.as_os_str().is_empty() {
-        &spec.path
-    } else {
-        &step.file
-    };
-    file.display().to_string()
 }
 
 fn status(path: &str, step: &StepResult) -> TestCaseStatus {

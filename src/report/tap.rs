@@ -33,21 +33,11 @@ fn point(number: usize, spec: &SpecResult, step: &StepResult) -> String {
             "ok {number} - {title} # SKIP not run: an earlier step failed or the run stopped\n"
         );
     }
-    let failures = failures(&step_file(spec, step), step);
+    let failures = failures(&spec.file_of(step), step);
     if failures.is_empty() {
         return format!("ok {number} - {title}\n");
     }
     format!("not ok {number} - {title}\n{}", block(&failures))
-}
-
-/// The file a step's positions point into: the spec's own, or one it includes.
-fn step_file(spec: &SpecResult, step: &StepResult) -> String {
-    let file = if step.file.as_os_str().is_empty() {
-        &spec.path
-    } else {
-        &step.file
-    };
-    file.display().to_string()
 }
 
 /// One thing that went wrong in a step, as the diagnostic block shows it.

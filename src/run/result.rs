@@ -45,6 +45,15 @@ pub struct SpecResult {
 }
 
 impl SpecResult {
+    /// The file `step` is written in: its own, or this spec's when it did not record one.
+    pub fn file_of(&self, step: &StepResult) -> String {
+        let file = match step.file.as_os_str().is_empty() {
+            true => &self.path,
+            false => &step.file,
+        };
+        file.display().to_string()
+    }
+
     /// Whether the spec was never started (every step skipped), as with `--fail-fast`.
     pub fn not_run(&self) -> bool {
         self.steps.iter().all(|s| s.skipped)
