@@ -91,12 +91,10 @@ fn validate(paths: &[PathBuf], inputs: &Inputs, color: report::ColorChoice) -> E
     let redactor = Redactor::default();
     let color = color.enabled();
     let mut err = Output::stderr(color, redactor.clone());
-    let Some(env) = environment(inputs, &mut err) else {
+    let Some((env, overrides)) = environment(inputs, &mut err) else {
         return Exit::Invalid;
     };
-    let mut names = inputs.vars.clone();
-    names.extend(read_env_file(inputs, &mut err).unwrap_or_default());
-    let Some(specs) = load_all(paths, &names, None, &env, &mut err) else {
+    let Some(specs) = load_all(paths, &overrides, None, &env, &mut err) else {
         return Exit::Invalid;
     };
     let mut out = Output::stdout(color, redactor);
@@ -116,9 +114,10 @@ async fn run(mut args: RunArgs) -> Exit {
         return Exit::Invalid;
     }
 
-    let Some(mut env) = environment(&args.inputs, &mut err) else {
+    let Some((mut env, overrides)) = environment(&args.inputs, &mut err) else {
         return Exit::Invalid;
     };
+    args.inputs.vars = overrides;
     learn_secret_looking_env(&env, &redactor);
     let sandbox = if args.sandbox {
         match start_sandbox(&mut env, &redactor, &mut err).await {
@@ -128,9 +127,6 @@ async fn run(mut args: RunArgs) -> Exit {
     } else {
         None
     };
-    args.inputs
-        .vars
-        .extend(env_file_overrides(&args.inputs, &mut err).unwrap_or_default());
 
     let exit = run_with(&args, env, redactor, &mut out, &mut err).await;
     if let Some(server) = sandbox {
@@ -298,15 +294,25 @@ fn learn_secret_looking_env(env: &Map<String, Value>, redactor: &Redactor) {
     }
 }
 
-/// The process environment, with `--env-file` entries on top.
-fn environment(args: &Inputs, err: &mut Output) -> Option<Map<String, Value>> {
+/// The environment specs see as `env` (the process's, with `--env-file` entries on top),
+/// and the values that override spec vars: `--var`, then `--env-file` entries that no
+/// `--var` names.
+fn environment(
+    inputs: &Inputs,
+    err: &mut Output,
+) -> Option<(Map<String, Value>, Vec<(String, String)>)> {
+    let entries = read_env_file(inputs, err)?;
     let mut env: Map<String, Value> = std::env::vars()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    for (name, value) in read_env_file(args, err)? {
+    let mut overrides = inputs.vars.clone();
+    for (name, value) in entries {
+        if !inputs.vars.iter().any(|(n, _)| *n == name) {
+            overrides.push((name.clone(), value.clone()));
+        }
         env.insert(name, Value::String(value));
     }
-    Some(env)
+    Some((env, overrides))
 }
 
 fn read_env_file(args: &Inputs, err: &mut Output) -> Option<Vec<(String, String)>> {
@@ -347,17 +353,6 @@ fn env_file_problem(path: &std::path::Path, err: &dotenvy::Error) -> String {
         ),
         None => "a line is not NAME=VALUE (or has an unclosed quote)".to_string(),
     }
-}
-
-/// `--env-file` entries also override spec vars of the same name; `--var` wins over them.
-fn env_file_overrides(args: &Inputs, err: &mut Output) -> Option<Vec<(String, String)>> {
-    let entries = read_env_file(args, err)?;
-    Some(
-        entries
-            .into_iter()
-            .filter(|(name, _)| !args.vars.iter().any(|(n, _)| n == name))
-            .collect(),
-    )
 }
 
 async fn start_sandbox(
