@@ -294,13 +294,13 @@ fn learn_secret_looking_env(env: &Map<String, Value>, redactor: &Redactor) {
     }
 }
 
+/// Values that replace spec vars of the same name, in the order they win.
+type Overrides = Vec<(String, String)>;
+
 /// The environment specs see as `env` (the process's, with `--env-file` entries on top),
 /// and the values that override spec vars: `--var`, then `--env-file` entries that no
 /// `--var` names.
-fn environment(
-    inputs: &Inputs,
-    err: &mut Output,
-) -> Option<(Map<String, Value>, Vec<(String, String)>)> {
+fn environment(inputs: &Inputs, err: &mut Output) -> Option<(Map<String, Value>, Overrides)> {
     let entries = read_env_file(inputs, err)?;
     let mut env: Map<String, Value> = std::env::vars()
         .map(|(k, v)| (k, Value::String(v)))
